@@ -1,0 +1,25 @@
+"""What adapter authors build on: the base classes, capabilities, limits and results."""
+
+from omnisync.adapters._base import Adapter, AdapterSettings, ChannelContext, secret
+from omnisync.adapters._capabilities import CAPABILITY_METHODS, Capability, Limits, RateLimit
+from omnisync.adapters._http import HeaderAuth, HTTPAdapter, HTTPSettings
+from omnisync.adapters._mapping import map_records
+from omnisync.adapters._results import Page, RejectedRecord, WebhookEvent
+
+__all__ = [
+    "CAPABILITY_METHODS",
+    "Adapter",
+    "AdapterSettings",
+    "Capability",
+    "ChannelContext",
+    "HTTPAdapter",
+    "HTTPSettings",
+    "HeaderAuth",
+    "Limits",
+    "Page",
+    "RateLimit",
+    "RejectedRecord",
+    "WebhookEvent",
+    "map_records",
+    "secret",
+]

@@ -1,0 +1,5 @@
+"""The ``omnisync`` command line."""
+
+from omnisync.cli._main import EXIT_BUSY, EXIT_CONFIG, EXIT_OK, EXIT_PARTIAL, cli, main
+
+__all__ = ["EXIT_BUSY", "EXIT_CONFIG", "EXIT_OK", "EXIT_PARTIAL", "cli", "main"]

@@ -1,0 +1,153 @@
+"""Turning reports and records into tables for people."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from omnisync.engine import Availability, SyncReport
+from omnisync.store import DeadLetter, Incident, StoredOrder
+
+__all__ = [
+    "dead_letter_table",
+    "explain",
+    "incident_table",
+    "order_table",
+    "report_table",
+    "stock_table",
+]
+
+# What each report count means, in the order a reader wants them.
+_COLUMNS = [
+    ("stock_counts", "counts in"),
+    ("orders_imported", "new orders"),
+    ("orders_changed", "changed"),
+    ("documents", "docs out"),
+    ("customers", "customers out"),
+    ("fulfilments", "fulfilments out"),
+    ("returns", "returns"),
+    ("pushed", "stock pushed"),
+    ("push_calls", "push calls"),
+    ("http_retries", "retries"),
+    ("quarantined", "quarantined"),
+]
+
+
+def report_table(report: SyncReport, title: str = "Sync") -> Table:
+    """One row per channel: what it did and whether it failed."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("channel")
+    table.add_column("status")
+    used = [
+        (key, label)
+        for key, label in _COLUMNS
+        if any(ch.counts.get(key) for ch in report.channels.values())
+    ]
+    for _, label in used:
+        table.add_column(label, justify="right")
+    for channel in report.channels.values():
+        if channel.busy:
+            status = f"[yellow]busy[/]: {channel.busy}"
+        elif channel.errors:
+            status = "[red]failed[/]: " + "; ".join(channel.errors)
+        else:
+            status = "[green]ok[/]"
+        table.add_row(
+            channel.channel, status, *(str(channel.counts.get(key, 0)) for key, _ in used)
+        )
+    return table
+
+
+def stock_table(
+    rows: dict[str, dict[str, int]], on_hand: dict[str, int], held: dict[str, int]
+) -> Table:
+    """Per SKU: on hand, held by orders, and what each channel may sell."""
+    channels = sorted({channel for per in rows.values() for channel in per})
+    table = Table(title_justify="left")
+    for name in ("SKU", "on hand", "held"):
+        table.add_column(name, justify="left" if name == "SKU" else "right")
+    for channel in channels:
+        table.add_column(channel, justify="right")
+    for sku in sorted(rows):
+        table.add_row(
+            sku,
+            str(on_hand.get(sku, "-")),
+            str(held.get(sku, "-")),
+            *(str(rows[sku].get(channel, "-")) for channel in channels),
+        )
+    return table
+
+
+def explain(item: Availability) -> list[str]:
+    """Lines that show how one channel's quantity for one SKU was derived."""
+    lines = [f"[bold]{item.channel}[/]: {item.quantity}"]
+    if item.is_bundle:
+        parts = ", ".join(f"{qty} x {sku}" for sku, qty in item.components.items())
+        lines.append(f"  bundle of {parts}; whole bundles the components make:")
+    for sku, cells in item.cells.items():
+        prefix = f"  {sku} " if item.is_bundle else "  "
+        if not cells:
+            lines.append(f"{prefix}no stock at the channel's locations")
+        for location, cell in cells.items():
+            lines.append(
+                f"{prefix}{location}: on hand {cell.on_hand} - held {cell.held} = {cell.free}"
+            )
+    lines.append(f"  free to sell: {item.base}")
+    for step in item.steps:
+        lines.append(f"  {step.rule}: {step.before} -> {step.after}")
+    return lines
+
+
+def order_table(orders: list[StoredOrder]) -> Table:
+    """One row per order."""
+    table = Table(title_justify="left")
+    for name in ("channel", "order", "number", "status", "fulfilment", "total", "created", "hold"):
+        table.add_column(name)
+    for stored in orders:
+        order = stored.order
+        table.add_row(
+            order.channel,
+            order.external_id,
+            order.number,
+            order.status.value,
+            order.fulfilment_status.value,
+            str(order.total),
+            f"{order.created_at:%Y-%m-%d %H:%M}",
+            stored.hold_reason or "",
+        )
+    return table
+
+
+def incident_table(incidents: list[Incident]) -> Table:
+    """One row per oversell incident."""
+    table = Table(title_justify="left")
+    for name in ("id", "SKU", "short", "order", "competing", "held", "when"):
+        table.add_column(name, no_wrap=name in ("order", "held"))
+    for incident in incidents:
+        table.add_row(
+            str(incident.id),
+            incident.sku,
+            str(incident.shortfall),
+            f"{incident.channel}:{incident.order_id}",
+            ", ".join(incident.competing) or "-",
+            ", ".join(incident.held) or "-",
+            f"{incident.created_at:%H:%M:%S}" if incident.created_at else "",
+        )
+    return table
+
+
+def dead_letter_table(letters: list[DeadLetter]) -> Table:
+    """One row per quarantined record."""
+    table = Table(title_justify="left")
+    for name in ("id", "channel", "kind", "key", "attempts", "reason", "state"):
+        table.add_column(name, overflow="fold")
+    for letter in letters:
+        table.add_row(
+            str(letter.id),
+            letter.channel,
+            letter.kind,
+            letter.key,
+            str(letter.attempts),
+            letter.reason,
+            "resolved" if letter.resolved_at else "open",
+        )
+    return table

@@ -1,0 +1,85 @@
+"""Stock counts and corrections: what changes on-hand quantities."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from omnisync.store import Transaction
+
+__all__ = ["apply_count", "restock"]
+
+
+def apply_count(
+    tx: Transaction,
+    sku: str,
+    location: str,
+    on_hand: int,
+    as_of: datetime,
+    *,
+    source: str,
+    now: datetime,
+) -> bool:
+    """Record that ``location`` holds ``on_hand`` of ``sku`` as of ``as_of``.
+
+    A count older than the one stored (it arrived out of order), or the same count read again,
+    changes nothing; returns whether the count was applied. Shipments from before ``as_of``
+    are now reflected in the count, so the stock they held is released ("settled").
+    """
+    current = tx.stock_level(sku, location)
+    if current is not None and (as_of < current[1] or (as_of, on_hand) == (current[1], current[0])):
+        return False  # out of order, or a re-read of the count already applied
+    tx.ensure_skus([sku], now)
+    before = current[0] if current is not None else 0
+    tx.write_stock_level(sku, location, on_hand, as_of, source)
+    tx.append_ledger(
+        "count",
+        sku,
+        now,
+        location=location,
+        channel=source,
+        on_hand_delta=on_hand - before,
+        value=on_hand,
+    )
+    for row in tx.shipped_rows(sku, location, before=as_of):
+        units = row.shipped
+        row.settled += units
+        row.shipped = 0
+        tx.save_reservation(row)
+        tx.append_ledger(
+            "settle",
+            sku,
+            now,
+            location=location,
+            channel=source,
+            held_delta=-units,
+            order_ref=f"order#{row.order_id}/{row.line_id}",
+            note="shipment reflected in count",
+        )
+    return True
+
+
+def restock(
+    tx: Transaction,
+    sku: str,
+    location: str,
+    units: int,
+    *,
+    local: bool,
+    channel: str,
+    order_ref: str,
+    now: datetime,
+) -> None:
+    """Returned goods back on the shelf. Where omnisync keeps the count, it goes up now;
+    where an inventory source counts, its next count will show them."""
+    if local:
+        tx.adjust_stock(sku, location, units, source="omnisync")
+    tx.append_ledger(
+        "restock",
+        sku,
+        now,
+        location=location,
+        channel=channel,
+        on_hand_delta=units if local else 0,
+        order_ref=order_ref,
+        note=None if local else "awaiting the inventory source's count",
+    )

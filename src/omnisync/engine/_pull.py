@@ -1,0 +1,292 @@
+"""Pulling from channels: orders, stock counts, returns and listings, incrementally."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from omnisync._logging import log_context
+from omnisync._time import utcnow
+from omnisync.adapters import Adapter, Page, RejectedRecord
+from omnisync.config import ResolvedChannel
+from omnisync.engine._context import EngineContext
+from omnisync.engine._counts import apply_count, restock
+from omnisync.engine._events import deliver_events
+from omnisync.engine._importer import import_order
+from omnisync.engine._report import ChannelReport
+from omnisync.models import Order, Return, ReturnDisposition, ReturnStatus, StockLevel
+from omnisync.store import Incident, Transaction
+
+__all__ = [
+    "apply_orders",
+    "apply_returns",
+    "apply_stock",
+    "pull_listings",
+    "pull_orders",
+    "pull_returns",
+    "pull_stock",
+]
+
+log = logging.getLogger("omnisync.engine")
+
+T = TypeVar("T")
+Progress = Callable[[str, str, int], None]
+
+
+def quarantine_rejects(
+    tx: Transaction, channel: str, rejects: Iterable[RejectedRecord], now: datetime
+) -> int:
+    """Quarantine what an adapter could not map; returns how many."""
+    count = 0
+    for reject in rejects:
+        tx.quarantine(channel, reject.kind, reject.key, reject.reason, reject.payload, now)
+        count += 1
+    return count
+
+
+async def _pages(
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    stream: str,
+    pages: Callable[[datetime | None], AsyncIterator[Page[T]]],
+    apply: Callable[[Transaction, list[T], datetime], datetime | None],
+    report: ChannelReport,
+    progress: Progress | None,
+) -> None:
+    """Read ``stream`` from its cursor (less the overlap) to the end, committing page by page.
+
+    The cursor moves only after the records it covers are committed: to a page's checkpoint
+    as it lands, and to the newest change seen once the stream is read to the end.
+    """
+    with ctx.store.reading() as tx:
+        cursor = tx.cursor(channel.name, stream)
+    since = cursor - ctx.overlap(channel) if cursor is not None else None
+    newest = cursor
+    async for page in pages(since):
+        now = utcnow()
+        with ctx.store.transaction() as tx:
+            report.counts["quarantined"] += quarantine_rejects(tx, channel.name, page.rejects, now)
+            seen = apply(tx, page.items, now)
+            if page.checkpoint is not None:
+                tx.set_cursor(channel.name, stream, page.checkpoint, now)
+        if seen is not None and (newest is None or seen > newest):
+            newest = seen
+        deliver_events(ctx.store)
+        if progress is not None:
+            progress(channel.name, stream, len(page.items) + len(page.rejects))
+    if newest is not None:
+        with ctx.store.transaction() as tx:
+            tx.set_cursor(channel.name, stream, newest, utcnow())
+
+
+# Orders ----------------------------------------------------------------------------------------
+
+
+def apply_orders(
+    tx: Transaction,
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    orders: Iterable[Order],
+    now: datetime,
+    report: ChannelReport,
+    incidents: list[Incident],
+) -> datetime | None:
+    """Import orders, oldest first, each in a savepoint so one bad order cannot spoil the rest.
+
+    Returns the newest ``updated_at`` among them.
+    """
+    newest: datetime | None = None
+    for order in sorted(orders, key=lambda o: (o.created_at, o.external_id)):
+        newest = order.updated_at if newest is None else max(newest, order.updated_at)
+        with log_context(order=order.external_id):
+            outcome = _import_isolated(tx, ctx, channel, order, now, incidents)
+        report.counts[f"orders_{outcome}"] += 1
+    return newest
+
+
+def _import_isolated(
+    tx: Transaction,
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    order: Order,
+    now: datetime,
+    incidents: list[Incident],
+) -> str:
+    if order.channel != channel.name:
+        reason = f"adapter returned an order of channel {order.channel!r} on {channel.name!r}"
+        tx.quarantine(
+            channel.name,
+            "order_import",
+            order.external_id,
+            reason,
+            order.model_dump(mode="json"),
+            now,
+        )
+        return "quarantined"
+    try:
+        with tx.conn.begin_nested():
+            result = import_order(tx, order, channel, ctx, now)
+    except Exception as exc:  # one order's failure (even a plugin's bug) must not stop a sync
+        log.warning("order %s quarantined: %s", order.external_id, exc, exc_info=True)
+        tx.quarantine(
+            channel.name,
+            "order_import",
+            order.external_id,
+            f"import failed: {exc}",
+            order.model_dump(mode="json"),
+            now,
+        )
+        return "quarantined"
+    incidents.extend(result.incidents)
+    return result.outcome.value
+
+
+async def pull_orders(
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    adapter: Adapter,
+    report: ChannelReport,
+    incidents: list[Incident],
+    progress: Progress | None = None,
+) -> None:
+    """Import the channel's orders changed since its cursor."""
+
+    def apply(tx: Transaction, orders: list[Order], now: datetime) -> datetime | None:
+        return apply_orders(tx, ctx, channel, orders, now, report, incidents)
+
+    await _pages(ctx, channel, "orders", adapter.pull_orders, apply, report, progress)
+
+
+# Stock counts ----------------------------------------------------------------------------------
+
+
+def apply_stock(
+    tx: Transaction,
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    levels: Iterable[StockLevel],
+    now: datetime,
+    report: ChannelReport,
+    read_at: datetime,
+) -> datetime | None:
+    """Apply counts from an inventory source; returns the newest count time among them."""
+    mapping = ctx.loaded.source_locations(channel.name)
+    newest: datetime | None = None
+    for level in levels:
+        location = mapping.get(level.location)
+        if location is None:
+            report.counts["stock_unmapped"] += 1
+            continue
+        as_of = level.as_of or read_at
+        if level.as_of is not None:
+            newest = as_of if newest is None else max(newest, as_of)
+        if apply_count(tx, level.sku, location, level.on_hand, as_of, source=channel.name, now=now):
+            report.counts["stock_counts"] += 1
+        else:
+            report.counts["stock_unchanged"] += 1
+    return newest
+
+
+async def pull_stock(
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    adapter: Adapter,
+    report: ChannelReport,
+    progress: Progress | None = None,
+) -> None:
+    """Apply the inventory source's counts changed since its cursor."""
+    read_at = utcnow()
+
+    def apply(tx: Transaction, levels: list[StockLevel], now: datetime) -> datetime | None:
+        return apply_stock(tx, ctx, channel, levels, now, report, read_at)
+
+    await _pages(ctx, channel, "stock", adapter.pull_stock, apply, report, progress)
+    if report.counts["stock_unmapped"]:
+        log.warning(
+            "%d counts were for locations no [locations] entry maps to %r; ignored",
+            report.counts["stock_unmapped"],
+            channel.name,
+        )
+
+
+# Returns ---------------------------------------------------------------------------------------
+
+
+def apply_returns(
+    tx: Transaction,
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    returns: Iterable[Return],
+    now: datetime,
+    report: ChannelReport,
+) -> datetime | None:
+    """Store returns; restock the lines of those received, once each."""
+    newest: datetime | None = None
+    for ret in returns:
+        newest = ret.updated_at if newest is None else max(newest, ret.updated_at)
+        tx.save_return(ret)
+        if ret.status is ReturnStatus.RECEIVED and not tx.return_applied(
+            ret.channel, ret.return_id
+        ):
+            _restock(tx, ctx, channel, ret, now)
+            tx.mark_return_applied(ret.channel, ret.return_id, now)
+            report.counts["returns_restocked"] += 1
+        report.counts["returns"] += 1
+    return newest
+
+
+def _restock(
+    tx: Transaction, ctx: EngineContext, channel: ResolvedChannel, ret: Return, now: datetime
+) -> None:
+    stored = tx.get_order(ret.channel, ret.order_id)
+    by_line = {line.line_id: line for line in stored.order.lines} if stored else {}
+    for item in ret.lines:
+        sku = item.sku or (by_line[item.line_id].sku if item.line_id in by_line else None)
+        if item.disposition is not ReturnDisposition.RESTOCK or sku is None:
+            continue
+        location = ret.location if ret.location in ctx.loaded.config.locations else None
+        location = location or channel.locations[0]
+        for component, per in ctx.bundles.get(sku, {sku: 1}).items():
+            restock(
+                tx,
+                component,
+                location,
+                item.quantity * per,
+                local=location in ctx.local_locations,
+                channel=channel.name,
+                order_ref=f"{ret.channel}:{ret.order_id}/{item.line_id}",
+                now=now,
+            )
+
+
+async def pull_returns(
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    adapter: Adapter,
+    report: ChannelReport,
+    progress: Progress | None = None,
+) -> None:
+    """Import the channel's returns changed since its cursor."""
+
+    def apply(tx: Transaction, returns: list[Return], now: datetime) -> datetime | None:
+        return apply_returns(tx, ctx, channel, returns, now, report)
+
+    await _pages(ctx, channel, "returns", adapter.pull_returns, apply, report, progress)
+
+
+async def pull_listings(
+    ctx: EngineContext, channel: ResolvedChannel, adapter: Adapter, report: ChannelReport
+) -> None:
+    """Rediscover which SKUs the channel lists, replacing what was known."""
+    found: list[Any] = []
+    rejects: list[RejectedRecord] = []
+    async for page in adapter.pull_listings():
+        found.extend(page.items)
+        rejects.extend(page.rejects)
+    now = utcnow()
+    with ctx.store.transaction() as tx:
+        report.counts["quarantined"] += quarantine_rejects(tx, channel.name, rejects, now)
+        tx.replace_listings(channel.name, found, now)
+    report.counts["listings"] = len(found)

@@ -1,0 +1,290 @@
+"""Reservations: bring the stock an order holds in line with what the order now says.
+
+Run on every import of an order, inside the import's transaction, and idempotent: the same
+order state always ends with the same reservations, however often it is applied. Per order
+line and SKU (a bundle line reserves each component):
+
+- units not yet fulfilled or cancelled are *reserved*, at locations that serve the channel;
+- fulfilled units are *shipped*: they keep holding stock until a count taken after the
+  shipment arrives (it alone can reflect that the goods left), then they are *settled*. At a
+  location omnisync counts itself there is no such count to wait for: the on-hand count is
+  reduced at once;
+- a cancelled order releases what it reserved; shipped units stay until counted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from omnisync import plugins
+from omnisync._hookdata import LocationCandidate, OrderEvent, OrderEventKind
+from omnisync.config import ResolvedChannel
+from omnisync.engine._context import EngineContext
+from omnisync.models import Order
+from omnisync.store import Holder, Incident, ReservationRow, StoredOrder, Transaction
+
+__all__ = ["Reconciled", "reconcile"]
+
+Key = tuple[str, str]  # (line id, SKU)
+
+
+@dataclass
+class Reconciled:
+    """What reconciling an order found: oversells recorded, and lines whose SKU is unknown."""
+
+    incidents: list[Incident] = field(default_factory=list)
+    unknown: list[Key] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Target:
+    open: int
+    fulfilled: int
+
+
+def _targets(order: Order, bundles: dict[str, dict[str, int]]) -> dict[Key, _Target]:
+    targets: dict[Key, _Target] = {}
+    for line in order.lines:
+        if line.sku is None:
+            continue
+        open_units = 0 if order.is_cancelled else line.open_quantity
+        for sku, per in bundles.get(line.sku, {line.sku: 1}).items():
+            targets[(line.line_id, sku)] = _Target(open_units * per, line.fulfilled_quantity * per)
+    return targets
+
+
+def reconcile(
+    tx: Transaction,
+    stored: StoredOrder,
+    channel: ResolvedChannel,
+    ctx: EngineContext,
+    now: datetime,
+) -> Reconciled:
+    """Make ``stored``'s reservations match the order; see the module docstring."""
+    return _Reconciler(tx, stored, channel, ctx, now).run()
+
+
+class _Reconciler:
+    def __init__(
+        self,
+        tx: Transaction,
+        stored: StoredOrder,
+        channel: ResolvedChannel,
+        ctx: EngineContext,
+        now: datetime,
+    ) -> None:
+        self.tx = tx
+        self.stored = stored
+        self.order = stored.order
+        self.channel = channel
+        self.ctx = ctx
+        self.now = now
+        self.result = Reconciled()
+        self.rows: dict[Key, list[ReservationRow]] = defaultdict(list)
+        self.next_seq = 0
+        self.lines = {line.line_id: line for line in self.order.lines}
+        self.ref = f"{self.order.channel}:{self.order.external_id}"
+
+    def run(self) -> Reconciled:
+        for row in self.tx.reservations_for_order(self.stored.id):
+            self.rows[(row.line_id, row.sku)].append(row)
+            self.next_seq = max(self.next_seq, row.seq + 1)
+        targets = _targets(self.order, self.ctx.bundles)
+        known = self.tx.known_skus({sku for _, sku in targets})
+        for key in list(targets):
+            if key[1] not in known and key not in self.rows:
+                self.result.unknown.append(key)
+                del targets[key]
+        for key, rows in self.rows.items():
+            if key not in targets:  # the line left the order: release it, keep what shipped
+                targets[key] = _Target(0, sum(row.shipped + row.settled for row in rows))
+        self.tx.lock_skus({sku for _, sku in targets})
+        for key, target in targets.items():
+            self._fulfil(key, target.fulfilled)
+            self._reserve(key, target.open)
+        return self.result
+
+    # Shipments -------------------------------------------------------------------------------
+
+    def _fulfil(self, key: Key, fulfilled: int) -> None:
+        rows = self.rows[key]
+        recorded = sum(row.shipped + row.settled for row in rows)
+        if fulfilled > recorded:
+            self._ship(key, fulfilled - recorded)
+        elif fulfilled < recorded:
+            self._unship(key, recorded - fulfilled)
+
+    def _ship(self, key: Key, units: int) -> None:
+        shipped_at = self.order.updated_at
+        for row in self.rows[key]:
+            take = min(row.reserved, units)
+            if take:
+                row.reserved -= take
+                self._shipped(row, take, shipped_at, from_reserved=True)
+                units -= take
+        if units:
+            # Shipped with nothing reserved (first seen already fulfilled, say).
+            plan, _ = self._plan(key, units)
+            for location, count in plan.items():
+                self._shipped(self._row(key, location), count, shipped_at, from_reserved=False)
+
+    def _shipped(
+        self, row: ReservationRow, units: int, shipped_at: datetime, *, from_reserved: bool
+    ) -> None:
+        was_held = units if from_reserved else 0
+        level = self.tx.stock_level(row.sku, row.location)
+        if level is not None and level[1] >= shipped_at:
+            row.settled += units
+            self._ledger("ship", row, held=-was_held, note="already in the last count")
+        elif row.location in self.ctx.local_locations:
+            self.tx.adjust_stock(row.sku, row.location, -units, source="omnisync")
+            row.settled += units
+            self._ledger("ship", row, on_hand=-units, held=-was_held, note="on hand reduced")
+        else:
+            row.shipped += units
+            row.shipped_at = max(row.shipped_at or shipped_at, shipped_at)
+            self._ledger("ship", row, held=units - was_held, note="held until counted")
+        self.tx.save_reservation(row)
+
+    def _unship(self, key: Key, units: int) -> None:
+        # The channel took a fulfilment back: units still awaiting a count return to reserved.
+        for row in reversed(self.rows[key]):
+            take = min(row.shipped, units)
+            if take:
+                row.shipped -= take
+                row.reserved += take
+                units -= take
+                self._ledger("unship", row, note=f"{take} units back to reserved")
+                self.tx.save_reservation(row)
+
+    # Reservations ----------------------------------------------------------------------------
+
+    def _reserve(self, key: Key, wanted: int) -> None:
+        rows = self.rows[key]
+        current = sum(row.reserved for row in rows)
+        if wanted < current:
+            excess = current - wanted
+            for row in reversed(rows):
+                take = min(row.reserved, excess)
+                if take:
+                    row.reserved -= take
+                    excess -= take
+                    self._ledger("release", row, held=-take)
+                    self.tx.save_reservation(row)
+        elif wanted > current:
+            plan, shortfall = self._plan(key, wanted - current)
+            for location, count in plan.items():
+                row = self._row(key, location)
+                row.reserved += count
+                self._ledger("reserve", row, held=count)
+                self.tx.save_reservation(row)
+            if shortfall:
+                self._oversold(key[1], shortfall)
+
+    def _plan(self, key: Key, units: int) -> tuple[dict[str, int], int]:
+        """Where ``units`` of the key's SKU come from, and how many of them are not there."""
+        sku = key[1]
+        candidates = self.channel.locations
+        cells = self.tx.stock_cells([sku]).get(sku, {})
+        free = {loc: cells[loc].free if loc in cells else 0 for loc in candidates}
+        shortfall = max(units - sum(max(value, 0) for value in free.values()), 0)
+        line = self.lines.get(key[0])
+        if line is not None:
+            offered = [LocationCandidate(location=loc, free=free[loc]) for loc in candidates]
+            chosen = plugins.choose_location(self.order, line, sku, units, offered)
+            if chosen is not None:
+                return {chosen: units}, shortfall
+        plan: dict[str, int] = defaultdict(int)
+        left = units
+        for location in candidates:
+            take = min(left, max(free[location], 0))
+            if take:
+                plan[location] += take
+                left -= take
+        if left:
+            plan[max(candidates, key=lambda loc: free[loc])] += left
+        return dict(plan), shortfall
+
+    def _row(self, key: Key, location: str) -> ReservationRow:
+        for row in self.rows[key]:
+            if row.location == location:
+                return row
+        row = ReservationRow(
+            id=None,
+            order_id=self.stored.id,
+            line_id=key[0],
+            sku=key[1],
+            location=location,
+            seq=self.next_seq,
+        )
+        self.next_seq += 1
+        self.rows[key].append(row)
+        return row
+
+    # Oversells -------------------------------------------------------------------------------
+
+    def _oversold(self, sku: str, shortfall: int) -> None:
+        """Record an oversell and hold the latest-created orders until they cover it.
+
+        Stock goes to orders in the order they were placed, whatever order they are imported
+        in: so the orders held are the newest, and the same ones after any rerun.
+        """
+        holders = self.tx.holders(sku, self.channel.locations)
+        competing = [h.ref for h in holders if h.order_id != self.stored.id]
+        held: list[str] = []
+        uncovered = shortfall
+        for holder in holders:
+            if uncovered <= 0:
+                break
+            if holder.hold_reason is not None and holder.order_id != self.stored.id:
+                continue
+            share = min(holder.units, uncovered)
+            uncovered -= share
+            if self.ctx.hold_oversold:
+                self._hold(holder, f"oversold: {sku} short by {share}")
+                held.append(holder.ref)
+        incident = Incident(
+            id=0,
+            kind="oversell",
+            sku=sku,
+            shortfall=shortfall,
+            channel=self.order.channel,
+            order_id=self.order.external_id,
+            competing=competing[:10],
+            held=held,
+        )
+        incident_id = self.tx.add_incident(incident, self.now)
+        self.result.incidents.append(
+            Incident(**{**incident.__dict__, "id": incident_id, "created_at": self.now})
+        )
+        detail = f"{sku} short by {shortfall}; competing orders: {', '.join(competing) or 'none'}"
+        self.tx.add_event(
+            OrderEvent(kind=OrderEventKind.OVERSOLD, order=self.order, detail=detail), self.now
+        )
+
+    def _hold(self, holder: Holder, reason: str) -> None:
+        if holder.hold_reason is not None:
+            return
+        target = self.tx.get_order_by_id(holder.order_id)
+        if target.hold_reason is None:
+            self.tx.set_hold(target.id, reason)
+            self.tx.add_event(
+                OrderEvent(kind=OrderEventKind.HELD, order=target.order, detail=reason), self.now
+            )
+
+    def _ledger(
+        self, kind: str, row: ReservationRow, *, on_hand: int = 0, held: int = 0, note: str = ""
+    ) -> None:
+        self.tx.append_ledger(
+            kind,
+            row.sku,
+            self.now,
+            location=row.location,
+            channel=self.order.channel,
+            on_hand_delta=on_hand,
+            held_delta=held,
+            order_ref=f"{self.ref}/{row.line_id}",
+            note=note or None,
+        )

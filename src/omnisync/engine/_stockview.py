@@ -1,0 +1,60 @@
+"""Reading availability out of the store: per channel, per SKU, with its derivation."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from omnisync import plugins
+from omnisync.config import ResolvedChannel
+from omnisync.engine._availability import Availability, apply_rules, base_quantity, bundle_base
+from omnisync.engine._context import EngineContext
+from omnisync.store import Transaction
+
+__all__ = ["availability", "sellable_skus"]
+
+
+def sellable_skus(tx: Transaction, ctx: EngineContext) -> list[str]:
+    """Every SKU a channel could be offered: known items and configured bundles."""
+    return sorted(set(tx.all_skus()) | set(ctx.bundles))
+
+
+def availability(
+    tx: Transaction, ctx: EngineContext, channel: ResolvedChannel, skus: Collection[str]
+) -> dict[str, Availability]:
+    """What ``channel`` may sell of each of ``skus``, with how it was derived."""
+    wanted = set(skus)
+    for sku in skus:
+        wanted.update(ctx.bundles.get(sku, ()))
+    cells = tx.stock_cells(wanted)
+    rules = ctx.rules(channel)
+    capped = plugins.has_impls("channel_quantity")
+    result: dict[str, Availability] = {}
+    for sku in skus:
+        components = ctx.bundles.get(sku, {})
+        if components:
+            scope = {component: cells.get(component, {}) for component in components}
+            base = bundle_base(
+                {c: base_quantity(cs, channel.locations) for c, cs in scope.items()}, components
+            )
+        else:
+            scope = {sku: cells.get(sku, {})}
+            base = base_quantity(scope[sku], channel.locations)
+
+        def cap(quantity: int, sku: str = sku) -> int:
+            return plugins.channel_quantity_cap(channel.name, sku, quantity)
+
+        quantity, steps = apply_rules(base, rules, cap if capped else None)
+        shown = {
+            item: {loc: cell for loc, cell in per.items() if loc in channel.locations}
+            for item, per in scope.items()
+        }
+        result[sku] = Availability(
+            channel=channel.name,
+            sku=sku,
+            quantity=quantity,
+            base=base,
+            cells=shown,
+            steps=steps,
+            components=dict(components),
+        )
+    return result

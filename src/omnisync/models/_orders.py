@@ -1,0 +1,247 @@
+"""Orders and their lines, as every channel's orders are mapped to them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Self
+
+from pydantic import Field, JsonValue, field_validator, model_validator
+
+from omnisync.models._base import Frozen, Timestamp
+from omnisync.models._enums import FinancialStatus, FulfilmentStatus, OrderStatus, RiskLevel
+from omnisync.models._money import Currency, Money
+from omnisync.models._party import Address, Customer
+
+__all__ = ["Discount", "Order", "OrderLine", "ShippingLine", "TaxLine"]
+
+
+class TaxLine(Frozen):
+    """One tax charged on a line or on shipping. ``rate`` is a fraction: 0.19 for 19 %."""
+
+    title: str
+    amount: Money
+    rate: float | None = None
+
+
+class Discount(Frozen):
+    """One discount applied to a line: its code or title, and the amount taken off the line."""
+
+    title: str
+    amount: Money
+
+
+def _total(items: Iterable[TaxLine | Discount], currency: str) -> Money:
+    return sum((item.amount for item in items), Money.zero(currency))
+
+
+class OrderLine(Frozen):
+    """One line of an order.
+
+    ``quantity`` is what was ordered. Of it, ``fulfilled_quantity`` has shipped and
+    ``cancelled_quantity`` was removed before shipping; the rest is ``open_quantity``, which is
+    what the line reserves. ``sku`` is ``None`` for lines that are not stock (a tip, a custom item).
+    """
+
+    line_id: str = Field(min_length=1)
+    sku: str | None = None
+    title: str = ""
+    quantity: int = Field(ge=0)
+    unit_price: Money
+    discounts: tuple[Discount, ...] = ()
+    taxes: tuple[TaxLine, ...] = ()
+    fulfilled_quantity: int = Field(default=0, ge=0)
+    cancelled_quantity: int = Field(default=0, ge=0)
+
+    @field_validator("sku", mode="before")
+    @classmethod
+    def _blank_sku_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.fulfilled_quantity + self.cancelled_quantity > self.quantity:
+            raise ValueError(
+                f"line {self.line_id}: fulfilled ({self.fulfilled_quantity}) plus cancelled "
+                f"({self.cancelled_quantity}) exceeds the quantity ordered ({self.quantity})"
+            )
+        currency = self.unit_price.currency
+        parts: list[Discount | TaxLine] = [*self.discounts, *self.taxes]
+        for part in parts:
+            if part.amount.currency != currency:
+                raise ValueError(
+                    f"line {self.line_id}: {part.title!r} is in {part.amount.currency}, "
+                    f"the line in {currency}"
+                )
+        return self
+
+    @property
+    def open_quantity(self) -> int:
+        """Units neither shipped nor cancelled: what this line reserves while its order is live."""
+        return self.quantity - self.fulfilled_quantity - self.cancelled_quantity
+
+    @property
+    def subtotal(self) -> Money:
+        """Unit price times quantity, before discounts and taxes."""
+        return self.unit_price * self.quantity
+
+    @property
+    def discount_total(self) -> Money:
+        """All discounts on this line added up."""
+        return _total(self.discounts, self.unit_price.currency)
+
+    @property
+    def tax_total(self) -> Money:
+        """All taxes on this line added up."""
+        return _total(self.taxes, self.unit_price.currency)
+
+
+class ShippingLine(Frozen):
+    """A shipping charge: the method's title and code, its price and its taxes."""
+
+    title: str = ""
+    code: str | None = None
+    price: Money
+    taxes: tuple[TaxLine, ...] = ()
+
+    @property
+    def tax_total(self) -> Money:
+        """All taxes on this shipping charge added up."""
+        return _total(self.taxes, self.price.currency)
+
+
+# Left out, these are derived from the lines before validation; the default only shows up
+# (and fails validation) when the input is too malformed to derive anything from.
+def _derived() -> Any:
+    return Field(default=None, validate_default=True)
+
+
+class Order(Frozen):
+    """An order as one channel reports it, keyed by ``(channel, external_id)``.
+
+    Totals and the fulfilment status the channel reports are kept as it reports them; those it
+    leaves out are derived from the lines. ``raw`` keeps the channel's own payload for audit.
+    Every amount is in the order's ``currency`` (the shop's currency); what the buyer saw in
+    another currency is in ``presentment_total``.
+    """
+
+    channel: str = Field(min_length=1)
+    external_id: str = Field(min_length=1)
+    number: str = ""
+    status: OrderStatus = OrderStatus.OPEN
+    financial_status: FinancialStatus = FinancialStatus.PENDING
+    fulfilment_status: FulfilmentStatus = _derived()
+    currency: Currency
+    lines: tuple[OrderLine, ...] = ()
+    shipping_lines: tuple[ShippingLine, ...] = ()
+    customer: Customer | None = None
+    billing_address: Address | None = None
+    shipping_address: Address | None = None
+    taxes_included: bool = False
+    subtotal: Money = _derived()
+    discount_total: Money = _derived()
+    shipping_total: Money = _derived()
+    tax_total: Money = _derived()
+    total: Money = _derived()
+    presentment_total: Money | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
+    cancelled_at: Timestamp | None = None
+    cancel_reason: str | None = None
+    risk: RiskLevel | None = None
+    note: str | None = None
+    tags: tuple[str, ...] = ()
+    raw: dict[str, JsonValue] = Field(default_factory=dict, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_totals(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "currency" not in data:
+            return data
+        try:
+            return _with_derived_totals(dict(data))
+        except (TypeError, ValueError, AttributeError):
+            # Leave malformed input for field validation to report properly.
+            return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        seen: set[str] = set()
+        for line in self.lines:
+            if line.line_id in seen:
+                raise ValueError(f"line id {line.line_id!r} appears twice")
+            seen.add(line.line_id)
+        amounts = [line.unit_price for line in self.lines]
+        amounts += [shipping.price for shipping in self.shipping_lines]
+        amounts += [self.subtotal, self.discount_total, self.shipping_total, self.tax_total]
+        amounts.append(self.total)
+        for amount in amounts:
+            if amount.currency != self.currency:
+                raise ValueError(
+                    f"order is in {self.currency} but has an amount in {amount.currency}; "
+                    "keep presentment-currency amounts in presentment_total"
+                )
+        return self
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(channel, external_id)``: what identifies this order everywhere in omnisync."""
+        return (self.channel, self.external_id)
+
+    @property
+    def reference(self) -> str:
+        """A human reference, ``channel:number``, used in documents pushed to back offices."""
+        return f"{self.channel}:{self.number or self.external_id}"
+
+    @property
+    def is_cancelled(self) -> bool:
+        """Whether the order is cancelled."""
+        return self.status is OrderStatus.CANCELLED
+
+
+def _as_money(value: Any) -> Money:
+    return value if isinstance(value, Money) else Money.model_validate(value)
+
+
+def _fulfilment_status(lines: list[OrderLine]) -> FulfilmentStatus:
+    shipped = sum(line.fulfilled_quantity for line in lines)
+    if shipped == 0:
+        return FulfilmentStatus.UNFULFILLED
+    if all(line.open_quantity == 0 for line in lines):
+        return FulfilmentStatus.FULFILLED
+    return FulfilmentStatus.PARTIAL
+
+
+def _with_derived_totals(data: dict[str, Any]) -> dict[str, Any]:
+    """Fill in the totals and fulfilment status the channel left out, from the lines."""
+    lines = [
+        line if isinstance(line, OrderLine) else OrderLine.model_validate(line)
+        for line in data.get("lines", ())
+    ]
+    data["lines"] = lines
+    data.setdefault("fulfilment_status", _fulfilment_status(lines))
+    shipping = [
+        s if isinstance(s, ShippingLine) else ShippingLine.model_validate(s)
+        for s in data.get("shipping_lines", ())
+    ]
+    data["shipping_lines"] = shipping
+    # Sum in the lines' own currency: if it is not the order's, validation says so clearly.
+    currency = lines[0].unit_price.currency if lines else str(data["currency"]).strip().upper()
+    zero = Money.zero(currency)
+    derived = {
+        "subtotal": sum((line.subtotal for line in lines), zero),
+        "discount_total": sum((line.discount_total for line in lines), zero),
+        "shipping_total": sum((s.price for s in shipping), zero),
+        "tax_total": sum((line.tax_total for line in lines), zero)
+        + sum((s.tax_total for s in shipping), zero),
+    }
+    for name, value in derived.items():
+        data.setdefault(name, value)
+    if "total" not in data:
+        parts = {name: _as_money(data[name]) for name in derived}
+        total = parts["subtotal"] - parts["discount_total"] + parts["shipping_total"]
+        if not data.get("taxes_included", False):
+            total = total + parts["tax_total"]
+        data["total"] = total
+    return data

@@ -1,0 +1,251 @@
+"""The machinery every simulator shares: routing, auth, faults, rate limits, and serving.
+
+A simulator is a plain object holding state, with a `SimApp.handle` that answers an
+`httpx.Request`. It is served to omnisync in-process through `SimTransport` (the real httpx
+client, retry and rate-limit code runs; only the socket is skipped) or on a real port
+through `serve`, so that any program can talk to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+from omnisync.http import json_loads
+
+__all__ = ["Faults", "SimApp", "SimError", "SimTransport", "serve"]
+
+Route = Callable[..., "tuple[int, Any] | httpx.Response"]
+
+
+class SimError(Exception):
+    """Raised inside a route to answer with ``status`` and an error body."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": message, **extra}
+
+
+@dataclass
+class Faults:
+    """What can go wrong, on purpose.
+
+    ``latency`` seconds are added to every request; ``rate``/``burst`` is the server's own
+    rate limit (429 with Retry-After beyond it). `inject` queues failures for the next
+    requests: an HTTP status (429, 500, 503, ...), ``"reset"`` (connection dropped) or
+    ``"truncate"`` (a 200 whose JSON body is cut short).
+    """
+
+    latency: float = 0.0
+    rate: float | None = None
+    burst: float = 10.0
+    retry_after: float = 0.05
+    queued: deque[int | str] = field(default_factory=deque)
+    _tokens: float = field(default=0.0, init=False)
+    _updated: float = field(default_factory=time.monotonic, init=False)
+
+    def __post_init__(self) -> None:
+        self._tokens = self.burst
+
+    def inject(self, *faults: int | str, times: int = 1) -> None:
+        """Fail the next requests with ``faults``, in order, each repeated ``times``."""
+        for fault in faults:
+            self.queued.extend([fault] * times)
+
+    def next_fault(self) -> int | str | None:
+        """The fault the next request meets, if any: injected first, then the rate limit."""
+        if self.queued:
+            return self.queued.popleft()
+        if self.rate is None:
+            return None
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        if self._tokens < 1:
+            return 429
+        self._tokens -= 1
+        return None
+
+
+def dumps(value: Any) -> bytes:
+    """JSON with Decimals written as numbers' exact text."""
+
+    def default(item: Any) -> Any:
+        if isinstance(item, Decimal):
+            return str(item)
+        raise TypeError(f"cannot encode {type(item).__name__}")
+
+    return json.dumps(value, default=default).encode()
+
+
+def encode_cursor(*parts: str) -> str:
+    """An opaque pagination token."""
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
+
+
+def decode_cursor(token: str) -> list[str]:
+    """The parts of a token made by `encode_cursor`; 400 for a token it did not make."""
+    try:
+        parts = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError):
+        raise SimError(400, "invalid cursor") from None
+    if not isinstance(parts, list):
+        raise SimError(400, "invalid cursor")
+    return [str(part) for part in parts]
+
+
+class SimApp:
+    """Base of the simulators: bearer-token auth, injected faults, regex routes, call counts."""
+
+    def __init__(
+        self, name: str, *, token: str = "sim-token", faults: Faults | None = None
+    ) -> None:
+        self.name = name
+        self.token = token
+        self.faults = faults or Faults()
+        self.calls: Counter[str] = Counter()
+        self.lock = threading.RLock()
+        self._routes: list[tuple[str, re.Pattern[str], Route]] = []
+
+    def route(self, method: str, pattern: str, handler: Route) -> None:
+        """Answer ``method`` requests whose path matches ``pattern`` with ``handler``."""
+        self._routes.append((method, re.compile(f"^{pattern}$"), handler))
+
+    def transport(self) -> SimTransport:
+        """An httpx transport that delivers requests to this simulator in-process."""
+        return SimTransport(self)
+
+    def handle(self, request: httpx.Request) -> httpx.Response | str:
+        """Answer one request. Returns ``"reset"`` when the connection should just drop."""
+        with self.lock:
+            fault = self.faults.next_fault()
+            if fault == "reset":
+                return "reset"
+            if isinstance(fault, int):
+                headers = (
+                    {"Retry-After": str(self.faults.retry_after)} if fault in (429, 503) else {}
+                )
+                return _error(fault, "injected fault" if fault != 429 else "rate limited", headers)
+            if request.headers.get("Authorization") != f"Bearer {self.token}":
+                return _error(401, "invalid or missing access token")
+            response = self._dispatch(request)
+            if fault == "truncate" and response.status_code == 200:
+                return httpx.Response(
+                    200,
+                    content=response.content[: len(response.content) // 2],
+                    headers={"Content-Type": "application/json"},
+                )
+            return response
+
+    def _dispatch(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        for method, pattern, handler in self._routes:
+            match = pattern.match(path)
+            if match and method == request.method:
+                self.calls[f"{method} {pattern.pattern.strip('^$')}"] += 1
+                try:
+                    result = handler(request, **match.groupdict())
+                except SimError as exc:
+                    return _error(exc.status, exc.body["error"], body=exc.body)
+                if isinstance(result, httpx.Response):
+                    return result
+                status, body = result
+                return httpx.Response(
+                    status, content=dumps(body), headers={"Content-Type": "application/json"}
+                )
+        return _error(404, f"no route for {request.method} {path}")
+
+
+def _error(
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    body: dict[str, Any] | None = None,
+) -> httpx.Response:
+    return httpx.Response(
+        status,
+        content=dumps(body or {"error": message}),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def read_json(request: httpx.Request) -> Any:
+    """The request's JSON body; 400 when it is not JSON."""
+    try:
+        return json_loads(request.content)
+    except ValueError:
+        raise SimError(400, "body is not valid JSON") from None
+
+
+class SimTransport(httpx.AsyncBaseTransport):
+    """Delivers requests to a simulator in-process, with its latency, over no socket."""
+
+    def __init__(self, app: SimApp) -> None:
+        self.app = app
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        if self.app.faults.latency:
+            await asyncio.sleep(self.app.faults.latency)
+        response = self.app.handle(request)
+        if isinstance(response, str):
+            raise httpx.ReadError("connection reset by peer", request=request)
+        return response
+
+
+def serve(app: SimApp, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """A real HTTP server for ``app`` on ``host:port`` (0: any free port); not yet started.
+
+    Call ``serve_forever()`` on it (in a thread, for tests) and ``shutdown()`` to stop.
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            request = httpx.Request(
+                self.command,
+                f"http://{self.headers.get('Host', 'localhost')}{self.path}",
+                headers=dict(self.headers.items()),
+                content=body,
+            )
+            if app.faults.latency:
+                time.sleep(app.faults.latency)
+            response = app.handle(request)
+            if isinstance(response, str):
+                self.close_connection = True
+                return
+            try:
+                self.send_response(response.status_code)
+                for name, value in response.headers.items():
+                    if name.lower() not in ("content-length", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.content)))
+                self.end_headers()
+                self.wfile.write(response.content)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client went away; nothing to answer
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Stay quiet: the caller decides what to log."""
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server

@@ -1,0 +1,184 @@
+"""A simulated back office: an ERP that counts stock per location and records sales.
+
+API (JSON, ``Authorization: Bearer <token>``):
+``GET /stock?updated_since=&limit=&cursor=`` (counts per SKU and location, with the time each
+last changed), ``GET /sales?reference=``, ``POST /sales`` (409 on a reference it has),
+``PUT /sales/{id}``, ``GET /customers?email=``, ``POST /customers``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from omnisync._time import utcnow
+from omnisync.sim._app import (
+    Faults,
+    SimApp,
+    SimError,
+    decode_cursor,
+    dumps,
+    encode_cursor,
+    read_json,
+)
+
+__all__ = ["SimWarehouse"]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class SimWarehouse(SimApp):
+    """A stateful simulated ERP. See the module docstring for its API."""
+
+    def __init__(
+        self,
+        name: str = "erp",
+        *,
+        token: str = "sim-token",
+        faults: Faults | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        super().__init__(name, token=token, faults=faults)
+        self.clock = clock
+        self.stock: dict[tuple[str, str], dict[str, Any]] = {}
+        self.sales: dict[str, dict[str, Any]] = {}
+        self.customers: dict[str, dict[str, Any]] = {}
+        self._last = datetime.min.replace(tzinfo=clock().tzinfo)
+        self._sequence = 0
+        self.route("GET", r"/stock", self._list_stock)
+        self.route("GET", r"/sales", self._find_sales)
+        self.route("POST", r"/sales", self._create_sale)
+        self.route("PUT", r"/sales/(?P<sale_id>[^/]+)", self._update_sale)
+        self.route("GET", r"/customers", self._find_customers)
+        self.route("POST", r"/customers", self._create_customer)
+
+    def _stamp(self) -> str:
+        moment = max(self.clock(), self._last + timedelta(microseconds=1))
+        self._last = moment
+        return _iso(moment)
+
+    def _next_id(self, prefix: str) -> str:
+        self._sequence += 1
+        return f"{prefix}{self._sequence}"
+
+    # Warehouse actions ------------------------------------------------------------------------
+
+    def set(self, sku: str, quantity: int, location: str = "WH1") -> None:
+        """Count ``quantity`` units of ``sku`` at ``location``."""
+        with self.lock:
+            self.stock[(sku, location)] = {
+                "sku": sku,
+                "location": location,
+                "on_hand": quantity,
+                "updated_at": self._stamp(),
+            }
+
+    def receive(self, sku: str, quantity: int, location: str = "WH1") -> None:
+        """Goods arrive: the count goes up."""
+        with self.lock:
+            self.set(sku, self.on_hand(sku, location) + quantity, location)
+
+    def ship(self, sku: str, quantity: int, location: str = "WH1") -> None:
+        """Goods leave: the count goes down."""
+        with self.lock:
+            self.set(sku, self.on_hand(sku, location) - quantity, location)
+
+    def on_hand(self, sku: str, location: str = "WH1") -> int:
+        """The current count of ``sku`` at ``location``."""
+        with self.lock:
+            row = self.stock.get((sku, location))
+            return int(row["on_hand"]) if row else 0
+
+    # API --------------------------------------------------------------------------------------
+
+    def _list_stock(self, request: httpx.Request) -> tuple[int, Any]:
+        params = request.url.params
+        rows = sorted(self.stock.values(), key=lambda r: (r["updated_at"], r["sku"], r["location"]))
+        since = params.get("updated_since")
+        if since:
+            try:
+                bound = _iso(datetime.fromisoformat(since.replace("Z", "+00:00")))
+            except ValueError:
+                raise SimError(400, f"updated_since {since!r} is not an ISO 8601 time") from None
+            rows = [row for row in rows if row["updated_at"] >= bound]
+        token = params.get("cursor")
+        if token:
+            after = tuple(decode_cursor(token))
+            rows = [r for r in rows if (r["updated_at"], r["sku"], r["location"]) > after]
+        limit = int(params.get("limit", "100"))
+        page = rows[:limit]
+        cursor = None
+        if len(rows) > limit and page:
+            last = page[-1]
+            cursor = encode_cursor(last["updated_at"], last["sku"], last["location"])
+        return 200, {"levels": copy.deepcopy(page), "next_cursor": cursor}
+
+    def _find_sales(self, request: httpx.Request) -> tuple[int, Any]:
+        reference = request.url.params.get("reference")
+        found = [sale for sale in self.sales.values() if sale["reference"] == reference]
+        return 200, {"sales": copy.deepcopy(found)}
+
+    def _create_sale(self, request: httpx.Request) -> tuple[int, Any]:
+        body = read_json(request)
+        reference = body.get("reference")
+        if not isinstance(reference, str) or not reference:
+            raise SimError(422, "reference is required")
+        if any(sale["reference"] == reference for sale in self.sales.values()):
+            raise SimError(409, f"a sale with reference {reference!r} exists")
+        if not body.get("lines"):
+            raise SimError(422, "a sale needs at least one line")
+        sale = {**body, "id": self._next_id("S"), "state": body.get("state", "confirmed")}
+        self.sales[sale["id"]] = sale
+        return 201, sale
+
+    def _update_sale(self, request: httpx.Request, sale_id: str) -> tuple[int, Any]:
+        if sale_id not in self.sales:
+            raise SimError(404, f"no sale {sale_id}")
+        body = read_json(request)
+        sale = self.sales[sale_id]
+        if sale["state"] == "done" and body.get("state") == "cancelled":
+            raise SimError(409, "a sale already shipped cannot be cancelled")
+        sale.update({key: value for key, value in body.items() if key != "id"})
+        return 200, sale
+
+    def _find_customers(self, request: httpx.Request) -> tuple[int, Any]:
+        email = request.url.params.get("email")
+        return 200, {"customers": [c for c in self.customers.values() if c.get("email") == email]}
+
+    def _create_customer(self, request: httpx.Request) -> tuple[int, Any]:
+        body = read_json(request)
+        customer = {**body, "id": self._next_id("CU")}
+        self.customers[customer["id"]] = customer
+        return 201, customer
+
+    # Persistence ------------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """Write the whole state to ``path`` (JSON)."""
+        with self.lock:
+            state = {
+                "stock": list(self.stock.values()),
+                "sales": self.sales,
+                "customers": self.customers,
+                "sequence": self._sequence,
+                "last": self._last.isoformat(),
+            }
+            path.write_bytes(dumps(state))
+
+    def load(self, path: Path) -> None:
+        """Restore state written by `save`."""
+        state = json.loads(path.read_text())
+        with self.lock:
+            self.stock = {(r["sku"], r["location"]): r for r in state["stock"]}
+            self.sales = state["sales"]
+            self.customers = state["customers"]
+            self._sequence = state["sequence"]
+            self._last = datetime.fromisoformat(state["last"])

@@ -1,0 +1,52 @@
+"""The base of a store transaction: the connection and portable helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+__all__ = ["TransactionBase"]
+
+
+class TransactionBase:
+    """Holds the connection of one open transaction. Every operation runs inside it."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.conn.dialect.name
+
+    def _upsert(
+        self,
+        table: Table,
+        rows: dict[str, Any] | list[dict[str, Any]],
+        keys: Sequence[str],
+        update: Sequence[str],
+    ) -> None:
+        """Insert ``rows``, or update the ``update`` columns of rows with the same ``keys``."""
+        if not rows:
+            return
+        module: Any = postgresql if self.dialect == "postgresql" else sqlite
+        stmt = module.insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={name: stmt.excluded[name] for name in update}
+        )
+        self.conn.execute(stmt, rows)
+
+    def _insert_id(self, table: Table, values: dict[str, Any]) -> int:
+        """Insert one row and return its generated id."""
+        key = self.conn.execute(table.insert().values(**values)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def _insert_ignore(self, table: Table, values: dict[str, Any], keys: Sequence[str]) -> bool:
+        """Insert ``values`` unless a row with the same ``keys`` exists; True if inserted."""
+        module: Any = postgresql if self.dialect == "postgresql" else sqlite
+        stmt = module.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+        return bool(self.conn.execute(stmt).rowcount)

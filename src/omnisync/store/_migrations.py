@@ -1,0 +1,53 @@
+"""Versioned schema changes.
+
+A new store gets the current schema at once (`_schema`) and is stamped with `SCHEMA_VERSION`.
+An older store is brought forward by the migrations after its version. To change the schema:
+edit `_schema`, then append to `MIGRATIONS` the function that makes the same change to an
+existing store. Never edit a released migration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, select
+
+from omnisync.errors import SchemaVersionError
+from omnisync.store import _schema
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "current_version", "migrate"]
+
+MIGRATIONS: list[Callable[[Connection], None]] = []
+"""Migration ``i`` takes a store from schema version ``i + 1`` to ``i + 2``."""
+
+SCHEMA_VERSION = 1 + len(MIGRATIONS)
+
+
+def current_version(conn: Connection) -> int:
+    """The schema version the store is at (0 for an empty database)."""
+    if not conn.dialect.has_table(conn, _schema.meta.name):
+        return 0
+    row = conn.execute(
+        select(_schema.meta.c.value).where(_schema.meta.c.key == "schema_version")
+    ).first()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: Connection) -> int:
+    """Bring the store to `SCHEMA_VERSION` inside the caller's transaction; returns it."""
+    version = current_version(conn)
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"the store is at schema version {version}; this omnisync knows up to {SCHEMA_VERSION}"
+        )
+    if version == SCHEMA_VERSION:
+        return version
+    if version == 0:
+        _schema.metadata.create_all(conn)
+    else:
+        for migration in MIGRATIONS[version - 1 :]:
+            migration(conn)
+    table = _schema.meta
+    conn.execute(table.delete().where(table.c.key == "schema_version"))
+    conn.execute(table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+    return SCHEMA_VERSION

@@ -1,0 +1,288 @@
+"""Store operations on orders, their reservations and their export to back offices."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+
+from omnisync.models import Order, OrderStatus, RiskLevel
+from omnisync.store import _schema as t
+from omnisync.store._base import TransactionBase
+from omnisync.store._records import Holder, ReservationRow, StoredOrder
+
+__all__ = ["OrdersMixin"]
+
+
+def _stored(row: Any) -> StoredOrder:
+    return StoredOrder(
+        id=row.id,
+        order=Order.model_validate_json(row.payload),
+        version=row.version,
+        content_hash=row.content_hash,
+        hold_reason=row.hold_reason,
+        risk=RiskLevel(row.risk) if row.risk else None,
+        imported_at=row.imported_at,
+        changed_at=row.changed_at,
+    )
+
+
+def _reservation(row: Any) -> ReservationRow:
+    return ReservationRow(
+        id=row.id,
+        order_id=row.order_id,
+        line_id=row.line_id,
+        sku=row.sku,
+        location=row.location,
+        seq=row.seq,
+        reserved=row.reserved,
+        shipped=row.shipped,
+        settled=row.settled,
+        shipped_at=row.shipped_at,
+    )
+
+
+class OrdersMixin(TransactionBase):
+    """Orders keyed by ``(channel, external_id)``, with a version that rises on each change."""
+
+    def get_order(self, channel: str, external_id: str) -> StoredOrder | None:
+        """The stored order, or ``None`` if omnisync has never imported it."""
+        row = self.conn.execute(
+            select(t.orders).where(
+                t.orders.c.channel == channel, t.orders.c.external_id == external_id
+            )
+        ).first()
+        return _stored(row) if row else None
+
+    def get_order_by_id(self, order_id: int) -> StoredOrder:
+        """The stored order with store id ``order_id``."""
+        row = self.conn.execute(select(t.orders).where(t.orders.c.id == order_id)).one()
+        return _stored(row)
+
+    def save_order(self, order: Order, content_hash: str, now: datetime) -> StoredOrder:
+        """Insert a new order, or replace the stored one and raise its version."""
+        values = {
+            "number": order.number,
+            "status": order.status.value,
+            "financial_status": order.financial_status.value,
+            "fulfilment_status": order.fulfilment_status.value,
+            "currency": order.currency,
+            "total": str(order.total.amount),
+            "created_at": order.created_at,
+            "updated_at": order.updated_at,
+            "content_hash": content_hash,
+            "payload": order.model_dump_json(),
+            "changed_at": now,
+        }
+        existing = self.get_order(order.channel, order.external_id)
+        if existing is None:
+            self.conn.execute(
+                t.orders.insert().values(
+                    channel=order.channel,
+                    external_id=order.external_id,
+                    version=1,
+                    imported_at=now,
+                    **values,
+                )
+            )
+        else:
+            self.conn.execute(
+                t.orders.update()
+                .where(t.orders.c.id == existing.id)
+                .values(version=existing.version + 1, **values)
+            )
+        stored = self.get_order(order.channel, order.external_id)
+        assert stored is not None
+        return stored
+
+    def set_hold(self, order_id: int, reason: str | None) -> None:
+        """Put an order on hold with ``reason``, or release it with ``None``."""
+        self.conn.execute(
+            t.orders.update().where(t.orders.c.id == order_id).values(hold_reason=reason)
+        )
+
+    def set_risk(self, order_id: int, risk: RiskLevel | None) -> None:
+        """Record the risk level plugins assessed for an order."""
+        self.conn.execute(
+            t.orders.update()
+            .where(t.orders.c.id == order_id)
+            .values(risk=risk.value if risk else None)
+        )
+
+    def list_orders(
+        self,
+        *,
+        channel: str | None = None,
+        status: OrderStatus | None = None,
+        held: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[StoredOrder]:
+        """Stored orders, newest first, filtered by channel, status and hold."""
+        query = select(t.orders).order_by(t.orders.c.created_at.desc(), t.orders.c.id.desc())
+        if channel is not None:
+            query = query.where(t.orders.c.channel == channel)
+        if status is not None:
+            query = query.where(t.orders.c.status == status.value)
+        if held is not None:
+            hold = t.orders.c.hold_reason
+            query = query.where(hold.is_not(None) if held else hold.is_(None))
+        rows = self.conn.execute(query.limit(limit).offset(offset)).all()
+        return [_stored(row) for row in rows]
+
+    def count_orders(self, channel: str | None = None) -> int:
+        """How many orders the store holds, for one channel or all."""
+        query = select(func.count()).select_from(t.orders)
+        if channel is not None:
+            query = query.where(t.orders.c.channel == channel)
+        return int(self.conn.execute(query).scalar_one())
+
+    def orders_to_export(
+        self, target: str, *, after_id: int = 0, limit: int = 100
+    ) -> list[StoredOrder]:
+        """Orders not on hold whose current version ``target`` has not received yet, in store
+        order after ``after_id``. An order cancelled before it was ever exported is skipped."""
+        exp = t.exports
+        joined = t.orders.outerjoin(
+            exp, and_(exp.c.order_id == t.orders.c.id, exp.c.target == target)
+        )
+        query = (
+            select(t.orders)
+            .select_from(joined)
+            .where(
+                t.orders.c.id > after_id,
+                t.orders.c.hold_reason.is_(None),
+                t.orders.c.channel != target,
+                or_(
+                    and_(
+                        exp.c.version.is_(None),
+                        t.orders.c.status != OrderStatus.CANCELLED.value,
+                    ),
+                    exp.c.version < t.orders.c.version,
+                ),
+            )
+            .order_by(t.orders.c.id)
+            .limit(limit)
+        )
+        return [_stored(row) for row in self.conn.execute(query).all()]
+
+    def mark_exported(
+        self, target: str, order_id: int, version: int, external_ref: str, now: datetime
+    ) -> None:
+        """Record that ``target`` holds ``version`` of the order as ``external_ref``."""
+        self._upsert(
+            t.exports,
+            {
+                "target": target,
+                "order_id": order_id,
+                "version": version,
+                "external_ref": external_ref,
+                "at": now,
+            },
+            keys=("target", "order_id"),
+            update=("version", "external_ref", "at"),
+        )
+
+    def customer_link(self, target: str, customer_key: str) -> str | None:
+        """The id ``target`` gave the customer, if it was pushed there before."""
+        link = t.customer_links
+        return self.conn.execute(
+            select(link.c.external_ref).where(
+                link.c.target == target, link.c.customer_key == customer_key
+            )
+        ).scalar_one_or_none()
+
+    def link_customer(
+        self, target: str, customer_key: str, external_ref: str, now: datetime
+    ) -> None:
+        """Remember the id ``target`` gave a customer."""
+        self._upsert(
+            t.customer_links,
+            {
+                "target": target,
+                "customer_key": customer_key,
+                "external_ref": external_ref,
+                "at": now,
+            },
+            keys=("target", "customer_key"),
+            update=("external_ref", "at"),
+        )
+
+    # Reservations -----------------------------------------------------------------------
+
+    def reservations_for_order(self, order_id: int) -> list[ReservationRow]:
+        """Every reservation row of one order, in allocation order."""
+        rows = self.conn.execute(
+            select(t.reservations)
+            .where(t.reservations.c.order_id == order_id)
+            .order_by(t.reservations.c.seq, t.reservations.c.id)
+        ).all()
+        return [_reservation(row) for row in rows]
+
+    def save_reservation(self, row: ReservationRow) -> ReservationRow:
+        """Insert a new reservation row, or write back a changed one."""
+        values = {
+            "reserved": row.reserved,
+            "shipped": row.shipped,
+            "settled": row.settled,
+            "shipped_at": row.shipped_at,
+        }
+        if row.id is None:
+            row.id = self._insert_id(
+                t.reservations,
+                {
+                    "order_id": row.order_id,
+                    "line_id": row.line_id,
+                    "sku": row.sku,
+                    "location": row.location,
+                    "seq": row.seq,
+                    **values,
+                },
+            )
+        else:
+            self.conn.execute(
+                t.reservations.update().where(t.reservations.c.id == row.id).values(**values)
+            )
+        return row
+
+    def shipped_rows(self, sku: str, location: str, before: datetime) -> list[ReservationRow]:
+        """Rows of ``sku`` at ``location`` with units shipped before ``before``, not yet settled."""
+        rows = self.conn.execute(
+            select(t.reservations).where(
+                t.reservations.c.sku == sku,
+                t.reservations.c.location == location,
+                t.reservations.c.shipped > 0,
+                t.reservations.c.shipped_at < before,
+            )
+        ).all()
+        return [_reservation(row) for row in rows]
+
+    def holders(self, sku: str, locations: Collection[str], limit: int = 50) -> list[Holder]:
+        """Orders holding ``sku`` at ``locations``, newest first."""
+        res = t.reservations
+        units = func.sum(res.c.reserved + res.c.shipped)
+        query = (
+            select(
+                t.orders.c.id,
+                t.orders.c.channel,
+                t.orders.c.external_id,
+                t.orders.c.created_at,
+                t.orders.c.hold_reason,
+                units,
+            )
+            .select_from(res.join(t.orders, t.orders.c.id == res.c.order_id))
+            .where(res.c.sku == sku, res.c.location.in_(list(locations)))
+            .group_by(
+                t.orders.c.id,
+                t.orders.c.channel,
+                t.orders.c.external_id,
+                t.orders.c.created_at,
+                t.orders.c.hold_reason,
+            )
+            .having(units > 0)
+            .order_by(t.orders.c.created_at.desc(), t.orders.c.id.desc())
+            .limit(limit)
+        )
+        return [Holder(*row) for row in self.conn.execute(query).all()]

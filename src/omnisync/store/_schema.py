@@ -1,0 +1,269 @@
+"""The store's tables, portable across SQLite and PostgreSQL (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+__all__ = ["UTCDateTime", "metadata"]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite has no time zones of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+meta = Table(
+    "omnisync_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(100), nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("number", String(255), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("financial_status", String(30), nullable=False),
+    Column("fulfilment_status", String(20), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total", String(40), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("hold_reason", Text),
+    Column("risk", String(10)),
+    Column("imported_at", UTCDateTime, nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+    UniqueConstraint("channel", "external_id", name="uq_orders_key"),
+    Index("ix_orders_status", "status"),
+    Index("ix_orders_channel_updated", "channel", "updated_at"),
+)
+
+skus = Table(
+    "skus",
+    metadata,
+    Column("sku", String(255), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+stock_levels = Table(
+    "stock_levels",
+    metadata,
+    Column("sku", String(255), primary_key=True),
+    Column("location", String(100), primary_key=True),
+    Column("on_hand", Integer, nullable=False),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("source", String(100), nullable=False),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
+    Column("line_id", String(255), nullable=False),
+    Column("sku", String(255), nullable=False),
+    Column("location", String(100), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("reserved", Integer, nullable=False, default=0),
+    Column("shipped", Integer, nullable=False, default=0),
+    Column("settled", Integer, nullable=False, default=0),
+    Column("shipped_at", UTCDateTime),
+    UniqueConstraint("order_id", "line_id", "sku", "location", name="uq_reservation"),
+    Index("ix_reservations_sku_location", "sku", "location"),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("sku", String(255), nullable=False),
+    Column("location", String(100)),
+    Column("channel", String(100)),
+    Column("on_hand_delta", Integer, nullable=False, default=0),
+    Column("held_delta", Integer, nullable=False, default=0),
+    Column("value", Integer),
+    Column("order_ref", String(400)),
+    Column("note", Text),
+    Index("ix_ledger_sku", "sku", "id"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("channel", String(100), primary_key=True),
+    Column("stream", String(40), primary_key=True),
+    Column("value", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+acknowledged = Table(
+    "acknowledged",
+    metadata,
+    Column("channel", String(100), primary_key=True),
+    Column("sku", String(255), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+listings = Table(
+    "listings",
+    metadata,
+    Column("channel", String(100), primary_key=True),
+    Column("sku", String(255), primary_key=True),
+    Column("payload", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+deadletters = Table(
+    "deadletters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(100), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("key", String(400), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("resolved_at", UTCDateTime),
+    UniqueConstraint("channel", "kind", "key", name="uq_deadletter"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),
+    Column("sku", String(255), nullable=False),
+    Column("shortfall", Integer, nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("order_id", String(255), nullable=False),
+    Column("held", Text, nullable=False),
+    Column("competing", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Index("ix_events_pending", "delivered_at", "id"),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("channel", String(100), primary_key=True),
+    Column("event_id", String(255), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
+exports = Table(
+    "exports",
+    metadata,
+    Column("target", String(100), primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id"), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("external_ref", String(255), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+customer_links = Table(
+    "customer_links",
+    metadata,
+    Column("target", String(100), primary_key=True),
+    Column("customer_key", String(400), primary_key=True),
+    Column("external_ref", String(255), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+fulfilments = Table(
+    "fulfilments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(100), nullable=False),
+    Column("order_id", String(255), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("pushed_at", UTCDateTime),
+    Column("external_id", String(255)),
+)
+
+returns = Table(
+    "returns",
+    metadata,
+    Column("channel", String(100), primary_key=True),
+    Column("return_id", String(255), primary_key=True),
+    Column("order_id", String(255), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("applied_at", UTCDateTime),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(100), nullable=False),
+    Column("order_id", String(255), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,71 @@
+"""Store operations on sync state: cursors and locks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from omnisync.store import _schema as t
+from omnisync.store._base import TransactionBase
+from omnisync.store._records import LockHolder
+
+__all__ = ["StateMixin"]
+
+
+class StateMixin(TransactionBase):
+    """Where each channel's incremental pulls stand, and who is working which channel."""
+
+    def cursor(self, channel: str, stream: str) -> datetime | None:
+        """Up to when ``stream`` (orders, stock, returns) of ``channel`` has been read."""
+        return self.conn.execute(
+            select(t.cursors.c.value).where(
+                t.cursors.c.channel == channel, t.cursors.c.stream == stream
+            )
+        ).scalar_one_or_none()
+
+    def set_cursor(self, channel: str, stream: str, value: datetime, now: datetime) -> None:
+        """Move a cursor forward; a value behind the stored one is ignored."""
+        current = self.cursor(channel, stream)
+        if current is not None and value <= current:
+            return
+        self._upsert(
+            t.cursors,
+            {"channel": channel, "stream": stream, "value": value, "updated_at": now},
+            keys=("channel", "stream"),
+            update=("value", "updated_at"),
+        )
+
+    def reset_cursor(self, channel: str, stream: str) -> None:
+        """Forget a cursor, so the next pull of ``stream`` reads everything again."""
+        self.conn.execute(
+            t.cursors.delete().where(t.cursors.c.channel == channel, t.cursors.c.stream == stream)
+        )
+
+    def acquire_lock(self, name: str, owner: str, ttl: float, now: datetime) -> LockHolder | None:
+        """Take or renew the lock ``name`` for ``owner``.
+
+        Returns ``None`` when ``owner`` now holds it, else the holder that has it. A lock whose
+        holder stopped renewing it expires after ``ttl`` seconds, so a crashed sync cannot
+        block the channel for ever.
+        """
+        row = self.conn.execute(select(t.locks).where(t.locks.c.name == name)).first()
+        expires = now + timedelta(seconds=ttl)
+        if row is not None and row.owner != owner and row.expires_at > now:
+            return LockHolder(name, row.owner, row.acquired_at, row.expires_at)
+        if row is None:
+            self.conn.execute(
+                t.locks.insert().values(name=name, owner=owner, acquired_at=now, expires_at=expires)
+            )
+        else:
+            acquired = row.acquired_at if row.owner == owner else now
+            self.conn.execute(
+                t.locks.update()
+                .where(t.locks.c.name == name)
+                .values(owner=owner, acquired_at=acquired, expires_at=expires)
+            )
+        return None
+
+    def release_lock(self, name: str, owner: str) -> None:
+        """Give the lock up, if ``owner`` holds it."""
+        self.conn.execute(t.locks.delete().where(t.locks.c.name == name, t.locks.c.owner == owner))

@@ -1,0 +1,265 @@
+"""Store operations on stock: SKUs, on-hand levels, the ledger, and what channels acknowledged."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+
+from omnisync.models import Listing
+from omnisync.store import _schema as t
+from omnisync.store._base import TransactionBase
+from omnisync.store._records import LedgerEntry, StockCell
+
+__all__ = ["NEVER_COUNTED", "StockMixin"]
+
+NEVER_COUNTED = datetime(1970, 1, 1, tzinfo=UTC)
+"""The ``as_of`` of a level that no count has ever set, only adjustments."""
+
+# SQLite allows at most 32766 bound parameters per statement; stay well under it.
+_CHUNK = 5000
+
+
+def _chunks(items: Collection[str]) -> Iterator[list[str]]:
+    ordered = list(items)
+    for start in range(0, len(ordered), _CHUNK):
+        yield ordered[start : start + _CHUNK]
+
+
+class StockMixin(TransactionBase):
+    """On-hand stock per SKU and location, and the ledger that explains every change."""
+
+    def ensure_skus(self, skus: Iterable[str], now: datetime) -> None:
+        """Make the SKUs known to omnisync (a no-op for those already known)."""
+        for sku in set(skus):
+            self._insert_ignore(t.skus, {"sku": sku, "created_at": now}, keys=("sku",))
+
+    def known_skus(self, skus: Collection[str]) -> set[str]:
+        """Which of ``skus`` omnisync knows."""
+        known: set[str] = set()
+        for chunk in _chunks(skus):
+            rows = self.conn.execute(select(t.skus.c.sku).where(t.skus.c.sku.in_(chunk)))
+            known.update(row[0] for row in rows)
+        return known
+
+    def all_skus(self) -> list[str]:
+        """Every SKU omnisync knows, sorted."""
+        return list(self.conn.execute(select(t.skus.c.sku).order_by(t.skus.c.sku)).scalars())
+
+    def lock_skus(self, skus: Collection[str]) -> None:
+        """Lock the SKUs' rows until the transaction ends, so concurrent writers queue.
+
+        SQLite already serialises writers for the whole transaction; PostgreSQL takes row locks,
+        in SKU order so two writers cannot deadlock.
+        """
+        if self.dialect == "sqlite" or not skus:
+            return
+        for chunk in _chunks(sorted(skus)):
+            self.conn.execute(
+                select(t.skus.c.sku)
+                .where(t.skus.c.sku.in_(chunk))
+                .order_by(t.skus.c.sku)
+                .with_for_update()
+            ).all()
+
+    def stock_level(self, sku: str, location: str) -> tuple[int, datetime] | None:
+        """``(on_hand, as_of)`` of ``sku`` at ``location``, or ``None`` if never counted."""
+        row = self.conn.execute(
+            select(t.stock_levels.c.on_hand, t.stock_levels.c.as_of).where(
+                t.stock_levels.c.sku == sku, t.stock_levels.c.location == location
+            )
+        ).first()
+        return (row[0], row[1]) if row else None
+
+    def write_stock_level(
+        self, sku: str, location: str, on_hand: int, as_of: datetime, source: str
+    ) -> None:
+        """Store the on-hand count of ``sku`` at ``location``, as true at ``as_of``."""
+        self._upsert(
+            t.stock_levels,
+            {
+                "sku": sku,
+                "location": location,
+                "on_hand": on_hand,
+                "as_of": as_of,
+                "source": source,
+            },
+            keys=("sku", "location"),
+            update=("on_hand", "as_of", "source"),
+        )
+
+    def adjust_stock(self, sku: str, location: str, delta: int, source: str) -> int:
+        """Add ``delta`` to the on-hand count, keeping the time of the last real count.
+
+        A location never counted starts from zero, as of `NEVER_COUNTED`. Returns the new count.
+        """
+        current = self.stock_level(sku, location)
+        if current is None:
+            self.write_stock_level(sku, location, delta, NEVER_COUNTED, source)
+            return delta
+        on_hand, as_of = current
+        self.write_stock_level(sku, location, on_hand + delta, as_of, source)
+        return on_hand + delta
+
+    def stock_cells(self, skus: Collection[str] | None = None) -> dict[str, dict[str, StockCell]]:
+        """On hand and held per SKU and location; every known SKU when ``skus`` is ``None``."""
+        on_hand: dict[tuple[str, str], tuple[int, datetime]] = {}
+        held: dict[tuple[str, str], int] = {}
+        levels = t.stock_levels
+        res = t.reservations
+        level_query = select(levels.c.sku, levels.c.location, levels.c.on_hand, levels.c.as_of)
+        held_query = (
+            select(res.c.sku, res.c.location, func.sum(res.c.reserved + res.c.shipped))
+            .where((res.c.reserved + res.c.shipped) > 0)
+            .group_by(res.c.sku, res.c.location)
+        )
+        for query in self._for_skus(level_query, levels.c.sku, skus):
+            for sku, location, quantity, as_of in self.conn.execute(query):
+                on_hand[(sku, location)] = (quantity, as_of)
+        for query in self._for_skus(held_query, res.c.sku, skus):
+            for sku, location, quantity in self.conn.execute(query):
+                held[(sku, location)] = int(quantity)
+        cells: dict[str, dict[str, StockCell]] = defaultdict(dict)
+        for key in on_hand.keys() | held.keys():
+            quantity, as_of = on_hand.get(key, (0, None))
+            cells[key[0]][key[1]] = StockCell(on_hand=quantity, held=held.get(key, 0), as_of=as_of)
+        for sku in skus or ():
+            cells.setdefault(sku, {})
+        return dict(cells)
+
+    def _for_skus(self, query: Any, column: Any, skus: Collection[str] | None) -> Iterator[Any]:
+        if skus is None:
+            yield query
+            return
+        for chunk in _chunks(skus):
+            yield query.where(column.in_(chunk))
+
+    # Ledger -------------------------------------------------------------------------------
+
+    def append_ledger(
+        self,
+        kind: str,
+        sku: str,
+        at: datetime,
+        *,
+        on_hand_delta: int = 0,
+        held_delta: int = 0,
+        value: int | None = None,
+        location: str | None = None,
+        channel: str | None = None,
+        order_ref: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Append one entry to the stock ledger."""
+        self.conn.execute(
+            t.ledger.insert().values(
+                at=at,
+                kind=kind,
+                sku=sku,
+                location=location,
+                channel=channel,
+                on_hand_delta=on_hand_delta,
+                held_delta=held_delta,
+                value=value,
+                order_ref=order_ref,
+                note=note,
+            )
+        )
+
+    def append_ledger_many(self, entries: list[dict[str, Any]]) -> None:
+        """Append many ledger entries at once (a stock push of thousands of SKUs)."""
+        if entries:
+            defaults = {
+                "location": None,
+                "channel": None,
+                "on_hand_delta": 0,
+                "held_delta": 0,
+                "value": None,
+                "order_ref": None,
+                "note": None,
+            }
+            self.conn.execute(t.ledger.insert(), [{**defaults, **entry} for entry in entries])
+
+    def ledger_for(self, sku: str, limit: int | None = 50) -> list[LedgerEntry]:
+        """The latest ``limit`` ledger entries for ``sku`` (all when ``None``), oldest first."""
+        rows = self.conn.execute(
+            select(t.ledger)
+            .where(t.ledger.c.sku == sku)
+            .order_by(t.ledger.c.id.desc())
+            .limit(limit)
+        ).all()
+        return [
+            LedgerEntry(
+                id=row.id,
+                at=row.at,
+                kind=row.kind,
+                sku=row.sku,
+                location=row.location,
+                channel=row.channel,
+                on_hand_delta=row.on_hand_delta,
+                held_delta=row.held_delta,
+                value=row.value,
+                order_ref=row.order_ref,
+                note=row.note,
+            )
+            for row in reversed(rows)
+        ]
+
+    # What channels acknowledged -------------------------------------------------------------
+
+    def acknowledged(self, channel: str) -> dict[str, int]:
+        """The quantity ``channel`` last confirmed for each SKU pushed to it."""
+        ack = t.acknowledged
+        rows = self.conn.execute(select(ack.c.sku, ack.c.quantity).where(ack.c.channel == channel))
+        return {row[0]: row[1] for row in rows}
+
+    def acknowledge(self, channel: str, quantities: dict[str, int], now: datetime) -> None:
+        """Record the quantities ``channel`` confirmed."""
+        self._upsert(
+            t.acknowledged,
+            [
+                {"channel": channel, "sku": sku, "quantity": quantity, "at": now}
+                for sku, quantity in quantities.items()
+            ],
+            keys=("channel", "sku"),
+            update=("quantity", "at"),
+        )
+
+    def sold_on_channel(self, channel: str, sold: dict[str, int]) -> None:
+        """Lower what ``channel`` is taken to show by units it sold itself (never below 0).
+
+        Channels take sold units off their own quantity; without this, omnisync would keep
+        believing the channel shows what it last acknowledged.
+        """
+        ack = t.acknowledged
+        for sku, units in sold.items():
+            self.conn.execute(
+                ack.update()
+                .where(ack.c.channel == channel, ack.c.sku == sku)
+                .values(quantity=case((ack.c.quantity > units, ack.c.quantity - units), else_=0))
+            )
+
+    def replace_listings(self, channel: str, listings: Iterable[Listing], now: datetime) -> None:
+        """Replace what omnisync knows of ``channel``'s listings with a fresh discovery."""
+        self.conn.execute(t.listings.delete().where(t.listings.c.channel == channel))
+        rows = [
+            {
+                "channel": channel,
+                "sku": item.sku,
+                "payload": item.model_dump_json(),
+                "updated_at": now,
+            }
+            for item in {item.sku: item for item in listings}.values()
+        ]
+        if rows:
+            self.conn.execute(t.listings.insert(), rows)
+
+    def listings(self, channel: str) -> dict[str, Listing]:
+        """The channel's listings by SKU, as last discovered."""
+        rows = self.conn.execute(
+            select(t.listings.c.sku, t.listings.c.payload).where(t.listings.c.channel == channel)
+        )
+        return {sku: Listing.model_validate_json(payload) for sku, payload in rows}

@@ -1,0 +1,348 @@
+"""Whole syncs against the simulators, over the real HTTP client."""
+
+import pytest
+
+from omnisync.errors import SignatureError
+from omnisync.models import Fulfilment, FulfilmentLine, Money, Refund
+from omnisync.sim import SoldOut
+from tests.helpers import world
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_sync_pushes_counts_out_and_brings_orders_in(tmp_path):
+    w = world(tmp_path, stock={"A": 5, "B": 2})
+    async with w.client as om:
+        report = await om.sync()
+        assert report.ok
+        assert (w.market().shown("A"), w.market().shown("B")) == (5, 2)
+        w.market().buy({"A": 2})
+        report = await om.sync()
+        assert report.channels["shop"].counts["orders_imported"] == 1
+        assert w.market().shown("A") == 3
+        assert w.erp.sales  # the order became a sale in the ERP
+
+
+async def test_a_second_sync_with_nothing_new_pushes_nothing(tmp_path):
+    w = world(tmp_path, stock={"A": 5})
+    async with w.client as om:
+        await om.sync()
+        report = await om.sync()
+    counts = report.channels["shop"].counts
+    assert counts["pushed"] == 0 and counts["push_calls"] == 0
+
+
+async def test_two_channels_selling_the_last_unit_is_an_incident_and_the_later_is_held(tmp_path):
+    w = world(tmp_path, stock={"LAST": 1}, markets=("shop", "market"))
+    async with w.client as om:
+        await om.sync()
+        w.market("shop").buy({"LAST": 1})
+        w.market("market").buy({"LAST": 1})
+        report = await om.sync()
+        [incident] = report.incidents
+        assert incident.held == ["market:1001"]
+        assert incident.competing == ["shop:1001"]
+        held = await om.orders(held=True)
+        assert [s.order.key for s in held] == [("market", "1001")]
+        assert len(w.erp.sales) == 1  # the held order is not sent to the ERP
+        assert (w.market("shop").shown("LAST"), w.market("market").shown("LAST")) == (0, 0)
+
+
+async def test_pushes_respect_the_adapters_batch_limit(tmp_path):
+    stock = {f"SKU-{n:03}": n for n in range(120)}
+    w = world(tmp_path, stock=stock)
+    async with w.client as om:
+        report = await om.sync()
+    assert report.channels["shop"].counts["pushed"] == 120
+    assert w.market().calls["POST /inventory/batch"] == 3  # 50 + 50 + 20
+
+
+async def test_a_bad_item_is_quarantined_and_the_rest_of_its_batch_lands(tmp_path):
+    w = world(tmp_path, stock={"A": 5, "B": 3, "C": 1})
+    w.market().refused["B"] = "listing is under review"
+    async with w.client as om:
+        report = await om.sync()
+        assert report.channels["shop"].counts["pushed"] == 2
+        letters = await om.dead_letters()
+    assert [(d.kind, d.key) for d in letters] == [("stock_push", "B")]
+    assert "listing is under review" in letters[0].reason
+    assert w.market().shown("A") == 5 and w.market().shown("C") == 1
+
+
+async def test_a_whole_batch_refused_is_split_until_the_bad_item_stands_alone(tmp_path):
+    w = world(tmp_path, stock={f"S{n}": 1 for n in range(8)})
+    market = w.market()
+    original = market._inventory_batch
+
+    def refuse_batches_with_s5(request):
+        if b'"S5"' in request.content:
+            from omnisync.sim._app import SimError
+
+            raise SimError(422, "S5 is locked")
+        return original(request)
+
+    market._routes = [
+        (m, p, refuse_batches_with_s5 if h == original else h) for m, p, h in market._routes
+    ]
+    async with w.client as om:
+        report = await om.sync()
+        letters = await om.dead_letters()
+    assert report.channels["shop"].counts["pushed"] == 7
+    assert [d.key for d in letters] == ["S5"]
+
+
+async def test_one_channel_down_does_not_stop_the_others(tmp_path):
+    w = world(tmp_path, stock={"A": 5}, markets=("shop", "market"))
+    w.market("market").token = "rotated"  # our credentials no longer work there
+    async with w.client as om:
+        report = await om.sync()
+    assert not report.ok
+    assert report.failed == ["market"]
+    assert "credentials" in report.channels["market"].errors[0]
+    assert report.channels["shop"].ok
+    assert w.market("shop").shown("A") == 5
+
+
+async def test_rate_limits_and_server_errors_are_ridden_out(tmp_path):
+    w = world(tmp_path, stock={"A": 5})
+    w.market().faults.inject(429, 503, 500, "reset")
+    async with w.client as om:
+        report = await om.sync()
+    assert report.ok
+    assert report.channels["shop"].counts["http_retries"] == 4
+    assert w.market().shown("A") == 5
+
+
+async def test_truncated_json_from_the_channel_is_retried(tmp_path):
+    w = world(tmp_path, stock={"A": 5})
+    async with w.client as om:
+        await om.sync()
+        w.market().buy({"A": 1})
+        w.market().faults.inject("truncate")
+        report = await om.sync()
+    assert report.ok
+    assert report.channels["shop"].counts["orders_imported"] == 1
+
+
+async def test_duplicate_and_out_of_order_reads_create_no_duplicates(tmp_path):
+    w = world(tmp_path, stock={"A": 50})
+    market = w.market()
+    async with w.client as om:
+        await om.sync()
+        placed = [market.buy({"A": 1})["id"] for _ in range(5)]
+        market.ship(placed[0])
+        market.cancel(placed[1])
+        market.stale_reads = market.duplicate_reads = True
+        for _ in range(3):
+            await om.sync()
+        market.stale_reads = market.duplicate_reads = False
+        await om.sync()
+        orders = await om.orders()
+        cells = await om.stock_levels(["A"])
+    assert sorted(s.order.external_id for s in orders) == sorted(placed)
+    assert cells["A"]["main"].held == 4  # 3 open + 1 shipped awaiting a count
+    assert market.shown("A") == 46
+
+
+async def test_an_overlapping_reread_imports_nothing_twice(tmp_path):
+    w = world(tmp_path, stock={"A": 10})
+    async with w.client as om:
+        await om.sync()
+        w.market().buy({"A": 1})
+        first = await om.sync()
+        second = await om.sync()
+    assert first.channels["shop"].counts["orders_imported"] == 1
+    assert second.channels["shop"].counts["orders_imported"] == 0
+    assert second.channels["shop"].counts["orders_unchanged"] == 1
+
+
+async def test_a_malformed_order_is_quarantined_and_the_rest_of_the_page_imports(tmp_path):
+    w = world(tmp_path, stock={"A": 10})
+    market = w.market()
+    async with w.client as om:
+        await om.sync()
+        good = market.buy({"A": 1})
+        bad = market.buy({"A": 1})
+        market.orders[bad["id"]]["lines"][0]["quantity"] = -3
+        market.orders[bad["id"]]["currency"] = "EURO"
+        report = await om.sync()
+        letters = await om.dead_letters()
+        orders = await om.orders()
+    assert report.ok
+    assert [s.order.external_id for s in orders] == [good["id"]]
+    assert [(d.kind, d.key) for d in letters] == [("order", bad["id"])]
+    assert "currency" in letters[0].reason
+    assert letters[0].payload["id"] == bad["id"]  # kept whole for a retry
+
+
+async def test_a_fixed_order_retried_from_dead_letters_imports(tmp_path):
+    w = world(tmp_path, stock={"A": 10})
+    async with w.client as om:
+        await om.sync()
+        bad = w.market().buy({"A": 1})
+        w.market().orders[bad["id"]]["lines"][0]["sku"] = "NEW"
+        await om.sync()
+        [letter] = await om.dead_letters()
+        assert letter.kind == "unknown_sku"
+        [outcome] = await om.retry_dead_letters()
+        assert not outcome.ok and "still unknown" in outcome.message
+        await om.set_stock("NEW", 4, "main")
+        [outcome] = await om.retry_dead_letters()
+        assert outcome.ok
+        assert (await om.stock_levels(["NEW"]))["NEW"]["main"].held == 1
+        assert await om.dead_letters() == []
+
+
+async def test_fulfilments_reach_the_channel_once(tmp_path):
+    w = world(tmp_path, stock={"A": 10})
+    async with w.client as om:
+        await om.sync()
+        placed = w.market().buy({"A": 2})
+        await om.sync()
+        w.market().faults.inject(503)  # the first attempt fails; the retry must not duplicate
+        await om.fulfil(
+            Fulfilment(
+                channel="shop",
+                order_id=placed["id"],
+                lines=(FulfilmentLine(line_id="1", quantity=2),),
+                carrier="DHL",
+                tracking_number="123",
+            )
+        )
+        await om.sync()
+        held = (await om.stock_levels(["A"]))["A"]["main"].held
+    assert len(w.market().fulfilments) == 1
+    assert w.market().orders[placed["id"]]["lines"][0]["fulfilled"] == 2
+    assert held == 2  # shipped, awaiting the ERP's count
+    w.erp.ship("A", 2)
+    async with world_client(w) as om:
+        await om.sync()
+        cell = (await om.stock_levels(["A"]))["A"]["main"]
+    assert (cell.on_hand, cell.held) == (8, 0)
+
+
+def world_client(w):
+    from omnisync import AsyncOmnisync
+
+    transports = {"erp": w.erp.transport(), **{n: m.transport() for n, m in w.markets.items()}}
+    return AsyncOmnisync(w.client.config, transports=transports)
+
+
+async def test_fulfilling_more_than_is_open_is_refused(tmp_path):
+    from omnisync.errors import RecordError
+
+    w = world(tmp_path, stock={"A": 10})
+    async with w.client as om:
+        await om.sync()
+        placed = w.market().buy({"A": 1})
+        await om.sync()
+        with pytest.raises(RecordError, match="1 units left to ship"):
+            await om.fulfil(
+                Fulfilment(
+                    channel="shop",
+                    order_id=placed["id"],
+                    lines=(FulfilmentLine(line_id="1", quantity=5),),
+                )
+            )
+
+
+async def test_refunds_go_through_the_channel_once(tmp_path):
+    w = world(tmp_path, stock={"A": 10})
+    async with w.client as om:
+        await om.sync()
+        placed = w.market().buy({"A": 1})
+        await om.sync()
+        w.market().faults.inject(500)
+        done = await om.refund(
+            Refund(
+                channel="shop",
+                order_id=placed["id"],
+                amount=Money.of("5.00", "EUR"),
+                reason="damaged",
+            )
+        )
+    assert done.refund_id is not None
+    assert len(w.market().refunds) == 1
+
+
+async def test_returns_received_are_applied_once(tmp_path):
+    from omnisync import AsyncOmnisync
+    from omnisync.sim import SimMarket
+    from tests.helpers import config
+
+    market = SimMarket("shop")
+    market.add_product("A")
+    loaded = config(tmp_path, {"shop": {"adapter": "sim"}}, locations={"shelf": {}})
+    async with AsyncOmnisync(loaded, transports={"shop": market.transport()}) as om:
+        await om.set_stock("A", 5)
+        await om.sync()
+        placed = market.buy({"A": 2})
+        market.ship(placed["id"])
+        await om.sync()
+        assert (await om.stock_levels(["A"]))["A"]["shelf"].on_hand == 3
+        ret = market.request_return(placed["id"], "1", 1)
+        await om.sync()
+        assert (await om.stock_levels(["A"]))["A"]["shelf"].on_hand == 3
+        market.receive_return(ret["id"])
+        await om.sync()
+        await om.sync()
+        assert (await om.stock_levels(["A"]))["A"]["shelf"].on_hand == 4
+
+
+async def test_webhooks_are_verified_deduplicated_and_applied(tmp_path):
+    w = world(tmp_path, stock={"A": 10})
+    market = w.market()
+    market.duplicate_webhooks = True
+    async with w.client as om:
+        await om.sync()
+        market.drain_webhooks()
+        market.buy({"A": 3})
+        first, again = market.drain_webhooks()
+        result = await om.handle_webhook("shop", *first)
+        assert result.status == "accepted"
+        assert (await om.handle_webhook("shop", *again)).status == "duplicate"
+        assert (await om.stock_levels(["A"]))["A"]["main"].held == 3
+        headers, body = first
+        with pytest.raises(SignatureError):
+            await om.handle_webhook(
+                "shop", headers, body.replace(b'"quantity": 3', b'"quantity": 1')
+            )
+        forged = {**headers, "X-Sim-Hmac-Sha256": "AAAA"}
+        with pytest.raises(SignatureError):
+            await om.handle_webhook("shop", forged, body)
+
+
+async def test_buying_more_than_a_channel_shows_is_impossible(tmp_path):
+    w = world(tmp_path, stock={"A": 1}, channel_options={"shop": {"buffer": 1}})
+    async with w.client as om:
+        await om.sync()
+    with pytest.raises(SoldOut):
+        w.market().buy({"A": 1})
+
+
+async def test_channel_rules_shape_what_each_channel_shows(tmp_path):
+    w = world(
+        tmp_path,
+        stock={"A": 20},
+        markets=("shop", "market", "pos"),
+        channel_options={
+            "shop": {"buffer": 2},
+            "market": {"percentage": 50, "max_quantity": 8},
+            "pos": {"zero_below": 25},
+        },
+    )
+    async with w.client as om:
+        await om.sync()
+        explained = await om.availability("A")
+    assert [w.market(n).shown("A") for n in ("shop", "market", "pos")] == [18, 8, 0]
+    assert [s.rule for s in explained["market"].steps] == ["50% of available", "at most 8"]
+
+
+async def test_bundles_derive_from_components_everywhere(tmp_path):
+    w = world(tmp_path, stock={"A": 5, "B": 6}, bundles={"KIT": {"A": 1, "B": 2}})
+    async with w.client as om:
+        await om.sync()
+        assert w.market().shown("KIT") == 3
+        w.market().buy({"KIT": 2})
+        await om.sync()
+    assert (w.market().shown("A"), w.market().shown("B"), w.market().shown("KIT")) == (3, 2, 1)

@@ -1,0 +1,105 @@
+"""Builders shared by the tests: orders, configurations and simulated worlds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from omnisync import AsyncOmnisync
+from omnisync.config import LoadedConfig, parse_config
+from omnisync.models import Money, Order, OrderLine, OrderStatus
+from omnisync.sim import SimMarket, SimWarehouse
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+FAST_RETRY = {"initial_wait": 0.0, "max_wait": 0.0, "jitter": 0.0}
+
+
+def line(
+    line_id: str = "1",
+    sku: str | None = "SKU-A",
+    quantity: int = 1,
+    price: str = "10.00",
+    **extra: Any,
+) -> OrderLine:
+    """An order line in EUR."""
+    return OrderLine(
+        line_id=line_id, sku=sku, quantity=quantity, unit_price=Money.of(price, "EUR"), **extra
+    )
+
+
+def order(
+    external_id: str = "1",
+    *lines: OrderLine,
+    channel: str = "shop",
+    minutes: int = 0,
+    status: OrderStatus = OrderStatus.OPEN,
+    **extra: Any,
+) -> Order:
+    """An order in EUR, created and updated ``minutes`` after `T0`."""
+    moment = T0 + timedelta(minutes=minutes)
+    extra.setdefault("created_at", moment)
+    return Order(
+        channel=channel,
+        external_id=external_id,
+        number=f"#{external_id}",
+        status=status,
+        currency="EUR",
+        lines=lines or (line(),),
+        updated_at=moment,
+        **extra,
+    )
+
+
+def config(tmp_path: Path, channels: dict[str, Any], **sections: Any) -> LoadedConfig:
+    """A checked configuration with its store in ``tmp_path`` and fast retries everywhere."""
+    for channel in channels.values():
+        channel.setdefault("retry", dict(FAST_RETRY))
+    data = {
+        "store": {"url": f"sqlite:///{tmp_path / 'omnisync.db'}"},
+        "channels": channels,
+        **sections,
+    }
+    return parse_config(data, base_dir=tmp_path)
+
+
+@dataclass
+class World:
+    """An omnisync client wired to an in-process ERP and marketplaces."""
+
+    client: AsyncOmnisync
+    erp: SimWarehouse
+    markets: dict[str, SimMarket] = field(default_factory=dict)
+
+    def market(self, name: str = "shop") -> SimMarket:
+        return self.markets[name]
+
+
+def world(
+    tmp_path: Path,
+    *,
+    stock: dict[str, int],
+    markets: tuple[str, ...] = ("shop",),
+    products: tuple[str, ...] | None = None,
+    channel_options: dict[str, Any] | None = None,
+    **sections: Any,
+) -> World:
+    """An ERP counting ``stock`` at WH1 and marketplaces listing ``products`` (default: the
+    stocked SKUs and any bundles)."""
+    erp = SimWarehouse("erp")
+    for sku, count in stock.items():
+        erp.set(sku, count, "WH1")
+    listed = products or (*stock, *sections.get("bundles", {}))
+    sims: dict[str, SimMarket] = {}
+    channels: dict[str, Any] = {"erp": {"adapter": "sim-inventory"}}
+    for name in markets:
+        sims[name] = SimMarket(name)
+        for sku in listed:
+            sims[name].add_product(sku)
+        channels[name] = {"adapter": "sim", **(channel_options or {}).get(name, {})}
+    loaded = config(
+        tmp_path, channels, locations={"main": {"source": "erp", "source_id": "WH1"}}, **sections
+    )
+    transports = {"erp": erp.transport(), **{n: m.transport() for n, m in sims.items()}}
+    return World(AsyncOmnisync(loaded, transports=transports), erp, sims)

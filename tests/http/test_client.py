@@ -1,0 +1,141 @@
+import httpx
+import pytest
+import respx
+
+from omnisync.errors import (
+    AuthError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+from omnisync.http import ChannelHTTP, RetryPolicy, parse_retry_after
+
+pytestmark = pytest.mark.anyio
+BASE = "https://api.example.test"
+
+
+def client(**options) -> ChannelHTTP:
+    retry = options.pop("retry", RetryPolicy(max_attempts=3, initial_wait=0, jitter=0))
+    return ChannelHTTP("shop", base_url=BASE, retry=retry, **options)
+
+
+@respx.mock
+async def test_429_is_retried_after_the_delay_the_channel_asks_for(monkeypatch):
+    waits = []
+    route = respx.get(f"{BASE}/orders").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "0.01"}),
+            httpx.Response(200, json={"ok": True}),
+        ]
+    )
+    policy = RetryPolicy(max_attempts=3, initial_wait=5, jitter=0)
+    http = client(retry=policy)
+    original = policy.wait
+    monkeypatch.setattr(RetryPolicy, "wait", lambda self, s: waits.append(original(s)) or 0)
+    assert await http.request_json("GET", "/orders") == {"ok": True}
+    assert route.call_count == 2
+    assert waits == [0.01]
+    assert http.stats.rate_limited == 1
+
+
+@respx.mock
+async def test_server_errors_are_retried_for_reads():
+    route = respx.get(f"{BASE}/orders").mock(
+        side_effect=[
+            httpx.Response(503),
+            httpx.Response(502),
+            httpx.Response(200, json=[]),
+        ]
+    )
+    assert await client().request_json("GET", "/orders") == []
+    assert route.call_count == 3
+
+
+@respx.mock
+async def test_a_non_idempotent_write_is_not_retried_after_a_server_error():
+    route = respx.post(f"{BASE}/sales").mock(return_value=httpx.Response(500))
+    with pytest.raises(TransientError):
+        await client().request("POST", "/sales", json={})
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_a_write_marked_idempotent_is_retried():
+    route = respx.post(f"{BASE}/batch").mock(
+        side_effect=[httpx.Response(500), httpx.Response(200, json={})]
+    )
+    await client().request("POST", "/batch", idempotent=True)
+    assert route.call_count == 2
+
+
+@respx.mock
+async def test_a_write_that_never_reached_the_channel_is_retried():
+    route = respx.post(f"{BASE}/sales").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(201, json={})]
+    )
+    await client().request("POST", "/sales")
+    assert route.call_count == 2
+
+
+@respx.mock
+@pytest.mark.parametrize("status", [401, 403])
+async def test_auth_failures_are_not_retried(status):
+    route = respx.get(f"{BASE}/orders").mock(return_value=httpx.Response(status))
+    with pytest.raises(AuthError, match="check the channel's credentials"):
+        await client().request("GET", "/orders")
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_other_client_errors_are_permanent_and_say_what_the_channel_said():
+    respx.get(f"{BASE}/orders").mock(return_value=httpx.Response(422, json={"error": "bad date"}))
+    with pytest.raises(PermanentError, match="bad date") as info:
+        await client().request("GET", "/orders")
+    assert info.value.status_code == 422
+    assert info.value.channel == "shop"
+
+
+@respx.mock
+async def test_retries_stop_after_the_policy_allows():
+    route = respx.get(f"{BASE}/orders").mock(return_value=httpx.Response(429))
+    with pytest.raises(RateLimitedError):
+        await client().request("GET", "/orders")
+    assert route.call_count == 3
+
+
+@respx.mock
+async def test_truncated_json_is_retried_like_a_dropped_connection():
+    route = respx.get(f"{BASE}/orders").mock(
+        side_effect=[
+            httpx.Response(200, content=b'{"orders": [1, 2'),
+            httpx.Response(200, json={"a": 1}),
+        ]
+    )
+    assert await client().request_json("GET", "/orders") == {"a": 1}
+    assert route.call_count == 2
+
+
+@respx.mock
+async def test_numbers_in_json_stay_exact():
+    respx.get(f"{BASE}/x").mock(return_value=httpx.Response(200, content=b'{"price": 0.1}'))
+    body = await client().request_json("GET", "/x")
+    assert str(body["price"]) == "0.1"
+
+
+@respx.mock
+async def test_credentials_in_urls_never_reach_error_messages():
+    respx.get(f"{BASE}/orders").mock(return_value=httpx.Response(404))
+    with pytest.raises(PermanentError) as info:
+        await client().request(
+            "GET", "/orders", params={"consumer_secret": "cs_very_secret", "page": "2"}
+        )
+    assert "cs_very_secret" not in str(info.value)
+    assert "page=2" in str(info.value)
+    assert "cs_very_secret" not in (info.value.url or "")
+
+
+def test_retry_after_takes_seconds_or_an_http_date():
+    assert parse_retry_after("2.5") == 2.5
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
