@@ -76,10 +76,9 @@ def main(argv: list[str]) -> int:
     if name == "shell":
         print(f"source {BIN / 'activate'}")
         return 0
+    paths = [p for p in ("src", "plugins", "tests", "dev.py") if (ROOT / p).exists()]
     return (
-        run("ruff", "check", "src", "plugins", "tests", "dev.py")
-        or run("ruff", "format", "--check", "src", "plugins", "tests", "dev.py")
-        or run("mypy")
+        run("ruff", "check", *paths) or run("ruff", "format", "--check", *paths) or run("mypy")
     )
 
 
