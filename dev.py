@@ -77,9 +77,7 @@ def main(argv: list[str]) -> int:
         print(f"source {BIN / 'activate'}")
         return 0
     paths = [p for p in ("src", "plugins", "tests", "dev.py") if (ROOT / p).exists()]
-    return (
-        run("ruff", "check", *paths) or run("ruff", "format", "--check", *paths) or run("mypy")
-    )
+    return run("ruff", "check", *paths) or run("ruff", "format", "--check", *paths) or run("mypy")
 
 
 if __name__ == "__main__":
