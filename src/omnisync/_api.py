@@ -37,8 +37,8 @@ from omnisync.store import (
     DeadLetter,
     Incident,
     LedgerEntry,
-    SQLStore,
     StockCell,
+    Store,
     StoredOrder,
     open_store,
 )
@@ -81,7 +81,7 @@ class AsyncOmnisync:
         self,
         config: LoadedConfig,
         *,
-        store: SQLStore | None = None,
+        store: Store | None = None,
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     ) -> None:
         self.config = config
@@ -411,7 +411,7 @@ class Omnisync:
         self,
         config: LoadedConfig,
         *,
-        store: SQLStore | None = None,
+        store: Store | None = None,
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     ) -> None:
         self._runner = asyncio.Runner()

@@ -7,6 +7,8 @@ channel may still sell; two channels race for the last lamp; the warehouse ships
 
 from __future__ import annotations
 
+import shutil
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -206,13 +208,23 @@ async def run_demo(console: Console, directory: Path | None = None) -> int:
             else f"[red]Channels differ from omnisync: {mismatches}[/]"
         )
     )
+    command = f"{_executable()} --config {folder / 'omnisync.toml'}"
     console.print(
         f"Done in {time.monotonic() - started:.1f}s. Look around:\n"
-        f"  omnisync --config {folder / 'omnisync.toml'} stock --explain LAMP-BRASS\n"
-        f"  omnisync --config {folder / 'omnisync.toml'} orders --held\n"
-        f"  omnisync --config {folder / 'omnisync.toml'} ledger MUG-BLUE"
+        f"  {command} stock --explain LAMP-BRASS\n"
+        f"  {command} orders --held\n"
+        f"  {command} ledger MUG-BLUE",
+        soft_wrap=True,
     )
     return 1 if failures or mismatches else 0
+
+
+def _executable() -> str:
+    """How to call omnisync from here: by name if it is on PATH, else by its full path."""
+    if shutil.which("omnisync"):
+        return "omnisync"
+    script = Path(sys.argv[0])
+    return str(script.resolve()) if script.name == "omnisync" else "omnisync"
 
 
 async def _ship(om: AsyncOmnisync, erp: SimWarehouse, count: int) -> list[str]:

@@ -144,3 +144,41 @@ def test_demo_tells_the_whole_story(run, tmp_path):
     assert "LAMP-BRASS" in result.output
     assert "Every channel shows exactly what omnisync computed." in result.output
     assert (tmp_path / "demo" / "omnisync.db").exists()
+
+
+def test_a_lock_left_by_a_sync_that_died_on_this_host_is_taken_over(configured, tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    owner = f"{socket.gethostname()}:{dead.pid}:crashed"
+    store = open_store("sqlite:///omnisync.db", base_dir=tmp_path)
+    with store.transaction() as tx:
+        tx.acquire_lock("channel:shop", owner, 300, utcnow())
+    result = configured("sync", "--once", "--channel", "shop")
+    assert result.exit_code == EXIT_OK, result.output
+    assert "no longer running" in result.output
+
+
+def test_setting_stock_of_a_bundle_is_refused(configured):
+    result = configured("set-stock", "GIFT-SET", "3")
+    assert result.exit_code == EXIT_PARTIAL
+    assert "set the stock of its components instead" in result.output
+
+
+def test_plugins_can_be_restricted_by_environment(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMNISYNC_LOAD_PLUGINS": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "omnisync.cli", "plugins", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert [p["name"] for p in json.loads(done.stdout)] == ["omnisync.sim.plugin"]

@@ -346,3 +346,20 @@ async def test_bundles_derive_from_components_everywhere(tmp_path):
         w.market().buy({"KIT": 2})
         await om.sync()
     assert (w.market().shown("A"), w.market().shown("B"), w.market().shown("KIT")) == (3, 2, 1)
+
+
+async def test_webhooks_arriving_out_of_order_leave_the_newest_state(tmp_path):
+    w = world(tmp_path, stock={"A": 10})
+    market = w.market()
+    async with w.client as om:
+        await om.sync()
+        market.drain_webhooks()
+        placed = market.buy({"A": 2})
+        market.cancel(placed["id"])
+        created, cancelled = market.drain_webhooks()
+        assert (await om.handle_webhook("shop", *cancelled)).status == "accepted"
+        result = await om.handle_webhook("shop", *created)
+        assert result.counts == {"orders_stale": 1}
+        [stored] = await om.orders()
+        assert stored.order.is_cancelled
+        assert (await om.stock_levels(["A"]))["A"]["main"].held == 0

@@ -62,10 +62,10 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/] {exc}", highlight=False)
+        err.print(f"[red]configuration error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_CONFIG)
     except OmnisyncError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_PARTIAL)
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from omnisync.config import LoadedConfig, ResolvedChannel
 from omnisync.engine._availability import ChannelRules
-from omnisync.store import SQLStore
+from omnisync.store import Store
 
 __all__ = ["EngineContext"]
 
@@ -17,7 +17,7 @@ class EngineContext:
     """The configuration as the engine reads it, and the store it writes to."""
 
     loaded: LoadedConfig
-    store: SQLStore
+    store: Store
     local_locations: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -22,13 +22,28 @@ from omnisync.engine._pull import Progress, pull_listings, pull_orders, pull_ret
 from omnisync.engine._push import push_stock
 from omnisync.engine._report import ChannelReport, SyncReport
 from omnisync.errors import ConfigError, OmnisyncError
-from omnisync.store import SQLStore
+from omnisync.store import Store
 
 __all__ = ["Engine"]
 
 log = logging.getLogger("omnisync.engine")
 
 Step = Callable[[ResolvedChannel, Adapter, ChannelReport], Awaitable[None]]
+
+
+def _dead_here(owner: str) -> bool:
+    """Whether a lock owner (``host:pid:suffix``) is a process on this host that has exited."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, under another user
+    return False
 
 
 class Engine:
@@ -41,7 +56,7 @@ class Engine:
     def __init__(
         self,
         loaded: LoadedConfig,
-        store: SQLStore,
+        store: Store,
         *,
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
         owner: str | None = None,
@@ -213,6 +228,17 @@ class Engine:
             for name in list(pending):
                 with self.ctx.store.transaction() as tx:
                     holder = tx.acquire_lock(f"channel:{name}", self.owner, self._ttl(), utcnow())
+                    if holder is not None and _dead_here(holder.owner):
+                        log.warning(
+                            "taking over %s from %s, which is no longer running", name, holder.owner
+                        )
+                        holder = tx.acquire_lock(
+                            f"channel:{name}",
+                            self.owner,
+                            self._ttl(),
+                            utcnow(),
+                            take_from=holder.owner,
+                        )
                 if holder is None:
                     held.append(name)
                     pending.remove(name)

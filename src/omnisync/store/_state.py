@@ -42,16 +42,19 @@ class StateMixin(TransactionBase):
             t.cursors.delete().where(t.cursors.c.channel == channel, t.cursors.c.stream == stream)
         )
 
-    def acquire_lock(self, name: str, owner: str, ttl: float, now: datetime) -> LockHolder | None:
+    def acquire_lock(
+        self, name: str, owner: str, ttl: float, now: datetime, *, take_from: str | None = None
+    ) -> LockHolder | None:
         """Take or renew the lock ``name`` for ``owner``.
 
         Returns ``None`` when ``owner`` now holds it, else the holder that has it. A lock whose
         holder stopped renewing it expires after ``ttl`` seconds, so a crashed sync cannot
-        block the channel for ever.
+        block the channel for ever; ``take_from`` names a holder known to be dead, whose lock
+        is taken at once.
         """
         row = self.conn.execute(select(t.locks).where(t.locks.c.name == name)).first()
         expires = now + timedelta(seconds=ttl)
-        if row is not None and row.owner != owner and row.expires_at > now:
+        if row is not None and row.owner not in (owner, take_from) and row.expires_at > now:
             return LockHolder(name, row.owner, row.acquired_at, row.expires_at)
         if row is None:
             self.conn.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +32,22 @@ class Transaction(OrdersMixin, StockMixin, QueuesMixin, StateMixin):
 
 
 class Store(ABC):
-    """Where omnisync keeps its state. Backends implement this; the engine uses only this."""
+    """Where omnisync keeps its state. Backends implement this; the engine uses only this.
+
+    Every operation runs on a `Transaction`, whose SQL is portable (SQLAlchemy Core); a backend
+    provides the connections and their transaction semantics.
+    """
 
     url: str
 
     @abstractmethod
-    def transaction(self) -> Any:
-        """A context manager yielding a `Transaction` that writes; writers are serialised."""
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """A `Transaction` that writes; writers are serialised, and it commits at the end of
+        the ``with`` block or rolls back if the block raises."""
 
     @abstractmethod
-    def reading(self) -> Any:
-        """A context manager yielding a `Transaction` for reads, which never waits on writers."""
+    def reading(self) -> AbstractContextManager[Transaction]:
+        """A `Transaction` for reads, which never waits on writers."""
 
     @abstractmethod
     def close(self) -> None:
@@ -72,12 +77,6 @@ class SQLStore(Store):
             conn.info["read_only"] = True
             with conn.begin():
                 yield Transaction(conn)
-
-    @contextmanager
-    def savepoint(self, tx: Transaction) -> Iterator[None]:
-        """A nested transaction: an error inside undoes only what the block did."""
-        with tx.conn.begin_nested():
-            yield
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
