@@ -40,6 +40,7 @@ from omnisync.store import (
     StockCell,
     Store,
     StoredOrder,
+    Transaction,
     open_store,
 )
 
@@ -209,11 +210,7 @@ class AsyncOmnisync:
     async def release_hold(self, channel: str, order_id: str) -> StoredOrder:
         """Take an order off hold, so it is exported to back offices on the next sync."""
         with self.store.transaction() as tx:
-            stored = tx.get_order(channel, order_id)
-            if stored is None:
-                raise RecordError(
-                    f"no order {order_id!r} on channel {channel!r}", channel=channel, order=order_id
-                )
+            stored = _stored_order(tx, channel, order_id)
             tx.set_hold(stored.id, None)
             return tx.get_order_by_id(stored.id)
 
@@ -228,13 +225,7 @@ class AsyncOmnisync:
         if not channel.can(Capability.PUSH_FULFILMENTS):
             raise CapabilityError(f"channel {channel.name!r} does not push fulfilments")
         with self.store.transaction() as tx:
-            stored = tx.get_order(fulfilment.channel, fulfilment.order_id)
-            if stored is None:
-                raise RecordError(
-                    f"no order {fulfilment.order_id!r} on {fulfilment.channel!r}",
-                    channel=fulfilment.channel,
-                    order=fulfilment.order_id,
-                )
+            stored = _stored_order(tx, fulfilment.channel, fulfilment.order_id)
             _check_fulfilment(stored.order, fulfilment)
             key = fulfilment.idempotency_key or f"omnisync-{uuid.uuid4()}"
             tx.add_fulfilment(fulfilment.model_copy(update={"idempotency_key": key}), utcnow())
@@ -253,13 +244,7 @@ class AsyncOmnisync:
         if not channel.can(Capability.PUSH_REFUNDS):
             raise CapabilityError(f"channel {channel.name!r} does not push refunds")
         with self.store.reading() as tx:
-            stored = tx.get_order(refund.channel, refund.order_id)
-        if stored is None:
-            raise RecordError(
-                f"no order {refund.order_id!r} on {refund.channel!r}",
-                channel=refund.channel,
-                order=refund.order_id,
-            )
+            stored = _stored_order(tx, refund.channel, refund.order_id)
         if refund.amount.currency != stored.order.currency:
             raise RecordError(
                 f"refund is in {refund.amount.currency}, the order in {stored.order.currency}",
@@ -375,13 +360,23 @@ class AsyncOmnisync:
         assert isinstance(payload, dict)
         order_id, sku = str(payload["order"]), str(payload["sku"])
         with self.store.transaction() as tx:
-            stored = tx.get_order(channel.name, order_id)
-            if stored is None:
-                raise RecordError(f"order {order_id} is no longer stored")
+            stored = _stored_order(tx, channel.name, order_id)
             unknown = reconcile(tx, stored, channel, self.engine.ctx, utcnow()).unknown
         if any(key[1] == sku for key in unknown):
             raise UnknownSKUError(f"SKU {sku!r} is still unknown", sku=sku)
         return f"stock reserved for {sku} on order {order_id}"
+
+
+def _stored_order(tx: Transaction, channel: str, order_id: str) -> StoredOrder:
+    stored = tx.get_order(channel, order_id)
+    if stored is None:
+        raise RecordError(
+            f"no order {order_id!r} on channel {channel!r}",
+            hint="check the order id; `omnisync orders --channel NAME` lists imported orders",
+            channel=channel,
+            order=order_id,
+        )
+    return stored
 
 
 def _check_fulfilment(order: Order, fulfilment: Fulfilment) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import json
 import re
 import threading
@@ -17,15 +18,18 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from omnisync._time import utcnow
 from omnisync.http import json_loads
 
-__all__ = ["Faults", "SimApp", "SimError", "SimTransport", "serve"]
+__all__ = ["Faults", "SimApp", "SimError", "SimTransport", "iso", "serve"]
 
 Route = Callable[..., "tuple[int, Any] | httpx.Response"]
 
@@ -107,18 +111,98 @@ def decode_cursor(token: str) -> list[str]:
     return [str(part) for part in parts]
 
 
+def iso(moment: datetime) -> str:
+    """A timestamp as the simulators write it: fixed-width UTC, so text order is time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 class SimApp:
-    """Base of the simulators: bearer-token auth, injected faults, regex routes, call counts."""
+    """Base of the simulators: bearer-token auth, injected faults, regex routes, call counts,
+    strictly increasing timestamps, cursor pagination and saving state to a file."""
 
     def __init__(
-        self, name: str, *, token: str = "sim-token", faults: Faults | None = None
+        self,
+        name: str,
+        *,
+        token: str = "sim-token",
+        faults: Faults | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.name = name
         self.token = token
         self.faults = faults or Faults()
+        self.clock = clock
         self.calls: Counter[str] = Counter()
         self.lock = threading.RLock()
         self._routes: list[tuple[str, re.Pattern[str], Route]] = []
+        self._last = datetime.min.replace(tzinfo=UTC)
+        self._sequence = 0
+
+    def stamp(self) -> str:
+        """Now, as a timestamp later than any handed out before (changes never tie)."""
+        moment = max(self.clock(), self._last + timedelta(microseconds=1))
+        self._last = moment
+        return iso(moment)
+
+    def next_number(self) -> int:
+        """The next number of the simulator's one sequence of ids."""
+        self._sequence += 1
+        return self._sequence
+
+    def page(
+        self,
+        items: list[dict[str, Any]],
+        request: httpx.Request,
+        *,
+        key: Callable[[dict[str, Any]], tuple[str, ...]],
+        stamp: str = "updated_at",
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of ``items`` as a list endpoint serves it: those changed at or after
+        ``updated_since``, in ``key`` order (which starts with the change time), ``limit`` at a
+        time after ``cursor``. Returns the page and the next page's cursor."""
+        params = request.url.params
+        try:
+            limit = int(params.get("limit", "50"))
+        except ValueError:
+            raise SimError(400, "limit must be a whole number") from None
+        if not 1 <= limit <= 250:
+            raise SimError(400, "limit must be between 1 and 250")
+        since = params.get("updated_since")
+        if since:
+            try:
+                bound = iso(datetime.fromisoformat(since.replace("Z", "+00:00")))
+            except ValueError:
+                raise SimError(400, f"updated_since {since!r} is not an ISO 8601 time") from None
+            items = [item for item in items if item[stamp] >= bound]
+        items = sorted(items, key=key)
+        token = params.get("cursor")
+        if token:
+            after = tuple(decode_cursor(token))
+            items = [item for item in items if key(item) > after]
+        page = copy.deepcopy(items[:limit])
+        return page, encode_cursor(*key(page[-1])) if len(items) > limit and page else None
+
+    def state(self) -> dict[str, Any]:
+        """Everything the simulator holds, as JSON-ready data (see `save`)."""
+        raise NotImplementedError
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back what `state` returned."""
+        raise NotImplementedError
+
+    def save(self, path: Path) -> None:
+        """Write the simulator's whole state to ``path`` (JSON)."""
+        with self.lock:
+            state = {**self.state(), "sequence": self._sequence, "last": self._last.isoformat()}
+            path.write_bytes(dumps(state))
+
+    def load(self, path: Path) -> None:
+        """Restore state written by `save`."""
+        state = json.loads(path.read_text())
+        with self.lock:
+            self.restore(state)
+            self._sequence = state["sequence"]
+            self._last = datetime.fromisoformat(state["last"])
 
     def route(self, method: str, pattern: str, handler: Route) -> None:
         """Answer ``method`` requests whose path matches ``pattern`` with ``handler``."""

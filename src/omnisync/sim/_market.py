@@ -17,13 +17,11 @@ API (JSON, ``Authorization: Bearer <token>``):
 from __future__ import annotations
 
 import copy
-import json
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,9 +31,7 @@ from omnisync.sim._app import (
     Faults,
     SimApp,
     SimError,
-    decode_cursor,
     dumps,
-    encode_cursor,
     read_json,
 )
 from omnisync.webhooks import hmac_sha256_base64
@@ -77,8 +73,8 @@ class SimProduct:
     variant_id: str
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _by_change(item: dict[str, Any]) -> tuple[str, ...]:
+    return (item["updated_at"], item["id"])
 
 
 def _money(value: Decimal) -> str:
@@ -101,12 +97,11 @@ class SimMarket(SimApp):
         clock: Callable[[], datetime] = utcnow,
         seed: int = 0,
     ) -> None:
-        super().__init__(name, token=token, faults=faults)
+        super().__init__(name, token=token, faults=faults, clock=clock)
         self.currency = currency
         self.webhook_secret = webhook_secret
         self.max_batch = max_batch
         self.tax_rate = tax_rate
-        self.clock = clock
         self.rng = random.Random(seed)
         self.products: dict[str, SimProduct] = {}
         self.orders: dict[str, dict[str, Any]] = {}
@@ -121,8 +116,7 @@ class SimMarket(SimApp):
         self.refused: dict[str, str] = {}
         """SKUs whose stock updates the channel refuses, with the error it gives."""
         self._idempotent: dict[str, tuple[int, Any]] = {}
-        self._last = datetime.min.replace(tzinfo=clock().tzinfo)
-        self._sequence = 1000
+        self._sequence = 1000  # order numbers start at #1001
         self._events = 0
         self.route("GET", r"/orders", self._list_orders)
         self.route("GET", r"/orders/(?P<order_id>[^/]+)", self._get_order)
@@ -157,14 +151,8 @@ class SimMarket(SimApp):
         with self.lock:
             return self.products[sku].quantity
 
-    def _stamp(self) -> str:
-        moment = max(self.clock(), self._last + timedelta(microseconds=1))
-        self._last = moment
-        return _iso(moment)
-
     def _next_id(self) -> str:
-        self._sequence += 1
-        return str(self._sequence)
+        return str(self.next_number())
 
     def _next_event(self) -> int:
         self._events += 1
@@ -190,7 +178,7 @@ class SimMarket(SimApp):
             for sku, quantity in items.items():
                 self.products[sku].quantity -= quantity
             order_id = self._next_id()
-            now = self._stamp()
+            now = self.stamp()
             lines = [
                 self._line(str(n), sku, quantity)
                 for n, (sku, quantity) in enumerate(items.items(), start=1)
@@ -278,7 +266,7 @@ class SimMarket(SimApp):
                 if line["sku"] in self.products:
                     self.products[line["sku"]].quantity += open_units
             order["status"] = "cancelled"
-            order["cancelled_at"] = self._stamp()
+            order["cancelled_at"] = self.stamp()
             order["updated_at"] = order["cancelled_at"]
             self._save(order, "orders/cancelled")
             return copy.deepcopy(order)
@@ -290,7 +278,7 @@ class SimMarket(SimApp):
             for line in order["lines"]:
                 line["fulfilled"] = line["quantity"] - line["cancelled"]
             order["status"] = "closed"
-            order["updated_at"] = self._stamp()
+            order["updated_at"] = self.stamp()
             self._save(order, "orders/updated")
             return copy.deepcopy(order)
 
@@ -307,7 +295,7 @@ class SimMarket(SimApp):
         with self.lock:
             order = self.orders[order_id]
             line = next(line for line in order["lines"] if line["id"] == line_id)
-            now = self._stamp()
+            now = self.stamp()
             ret: dict[str, Any] = {
                 "id": f"RT{self._next_id()}",
                 "order_id": order_id,
@@ -333,7 +321,7 @@ class SimMarket(SimApp):
         with self.lock:
             ret = self.returns[return_id]
             ret["status"] = "received"
-            ret["updated_at"] = self._stamp()
+            ret["updated_at"] = self.stamp()
             self._webhook("returns/update", ret)
             return copy.deepcopy(ret)
 
@@ -363,35 +351,8 @@ class SimMarket(SimApp):
 
     # API --------------------------------------------------------------------------------------
 
-    def _page(
-        self, items: list[dict[str, Any]], request: httpx.Request, stamp: str = "updated_at"
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        params = request.url.params
-        since = params.get("updated_since")
-        try:
-            limit = int(params.get("limit", "50"))
-        except ValueError:
-            raise SimError(400, "limit must be a whole number") from None
-        if not 1 <= limit <= 250:
-            raise SimError(400, "limit must be between 1 and 250")
-        if since:
-            try:
-                bound = _iso(datetime.fromisoformat(since.replace("Z", "+00:00")))
-            except ValueError:
-                raise SimError(400, f"updated_since {since!r} is not an ISO 8601 time") from None
-            items = [item for item in items if item[stamp] >= bound]
-        items.sort(key=lambda item: (item[stamp], item["id"]))
-        token = params.get("cursor")
-        if token:
-            after = tuple(decode_cursor(token))
-            items = [item for item in items if (item[stamp], item["id"]) > after]
-        page = items[:limit]
-        more = len(items) > limit
-        return page, encode_cursor(page[-1][stamp], page[-1]["id"]) if more and page else None
-
     def _list_orders(self, request: httpx.Request) -> tuple[int, Any]:
-        page, cursor = self._page(list(self.orders.values()), request)
-        page = [copy.deepcopy(order) for order in page]
+        page, cursor = self.page(list(self.orders.values()), request, key=_by_change)
         if self.stale_reads:
             page = [self._stale(order) for order in page]
         if self.duplicate_reads and page:
@@ -441,7 +402,7 @@ class SimMarket(SimApp):
             line["fulfilled"] + line["cancelled"] == line["quantity"] for line in order["lines"]
         ):
             order["status"] = "closed"
-        order["updated_at"] = self._stamp()
+        order["updated_at"] = self.stamp()
         self._save(order, "orders/updated")
         fulfilment = {"id": f"F{self._next_id()}", "order_id": order_id, **body}
         self.fulfilments[fulfilment["id"]] = fulfilment
@@ -480,13 +441,13 @@ class SimMarket(SimApp):
         self.refunds[refund["id"]] = refund
         full = refunded + amount == Decimal(order["total"])
         order["payment_status"] = "refunded" if full else "partially_refunded"
-        order["updated_at"] = self._stamp()
+        order["updated_at"] = self.stamp()
         self._save(order, "orders/updated")
         return 201, refund
 
     def _list_returns(self, request: httpx.Request) -> tuple[int, Any]:
-        page, cursor = self._page(list(self.returns.values()), request)
-        return 200, {"returns": copy.deepcopy(page), "next_cursor": cursor}
+        page, cursor = self.page(list(self.returns.values()), request, key=_by_change)
+        return 200, {"returns": page, "next_cursor": cursor}
 
     def _listings(self, request: httpx.Request) -> tuple[int, Any]:
         listings = [
@@ -532,27 +493,17 @@ class SimMarket(SimApp):
 
     # Persistence ------------------------------------------------------------------------------
 
-    def save(self, path: Path) -> None:
-        """Write the channel's whole state to ``path`` (JSON)."""
-        with self.lock:
-            state = {
-                "products": [asdict(p) for p in self.products.values()],
-                "orders": self.orders,
-                "returns": self.returns,
-                "refunds": self.refunds,
-                "sequence": self._sequence,
-                "last": self._last.isoformat(),
-            }
-            path.write_bytes(dumps(state))
+    def state(self) -> dict[str, Any]:
+        return {
+            "products": [asdict(p) for p in self.products.values()],
+            "orders": self.orders,
+            "returns": self.returns,
+            "refunds": self.refunds,
+        }
 
-    def load(self, path: Path) -> None:
-        """Restore state written by `save`."""
-        state = json.loads(path.read_text())
-        with self.lock:
-            self.products = {p["sku"]: SimProduct(**p) for p in state["products"]}
-            self.orders = state["orders"]
-            self.history = {key: [copy.deepcopy(order)] for key, order in self.orders.items()}
-            self.returns = state["returns"]
-            self.refunds = state["refunds"]
-            self._sequence = state["sequence"]
-            self._last = datetime.fromisoformat(state["last"])
+    def restore(self, state: dict[str, Any]) -> None:
+        self.products = {p["sku"]: SimProduct(**p) for p in state["products"]}
+        self.orders = state["orders"]
+        self.history = {key: [copy.deepcopy(order)] for key, order in self.orders.items()}
+        self.returns = state["returns"]
+        self.refunds = state["refunds"]

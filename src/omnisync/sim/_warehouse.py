@@ -9,10 +9,8 @@ last changed), ``GET /sales?reference=``, ``POST /sales`` (409 on a reference it
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -22,17 +20,14 @@ from omnisync.sim._app import (
     Faults,
     SimApp,
     SimError,
-    decode_cursor,
-    dumps,
-    encode_cursor,
     read_json,
 )
 
 __all__ = ["SimWarehouse"]
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _by_change(row: dict[str, Any]) -> tuple[str, ...]:
+    return (row["updated_at"], row["sku"], row["location"])
 
 
 class SimWarehouse(SimApp):
@@ -46,13 +41,10 @@ class SimWarehouse(SimApp):
         faults: Faults | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        super().__init__(name, token=token, faults=faults)
-        self.clock = clock
+        super().__init__(name, token=token, faults=faults, clock=clock)
         self.stock: dict[tuple[str, str], dict[str, Any]] = {}
         self.sales: dict[str, dict[str, Any]] = {}
         self.customers: dict[str, dict[str, Any]] = {}
-        self._last = datetime.min.replace(tzinfo=clock().tzinfo)
-        self._sequence = 0
         self.route("GET", r"/stock", self._list_stock)
         self.route("GET", r"/sales", self._find_sales)
         self.route("POST", r"/sales", self._create_sale)
@@ -60,14 +52,8 @@ class SimWarehouse(SimApp):
         self.route("GET", r"/customers", self._find_customers)
         self.route("POST", r"/customers", self._create_customer)
 
-    def _stamp(self) -> str:
-        moment = max(self.clock(), self._last + timedelta(microseconds=1))
-        self._last = moment
-        return _iso(moment)
-
     def _next_id(self, prefix: str) -> str:
-        self._sequence += 1
-        return f"{prefix}{self._sequence}"
+        return f"{prefix}{self.next_number()}"
 
     # Warehouse actions ------------------------------------------------------------------------
 
@@ -78,7 +64,7 @@ class SimWarehouse(SimApp):
                 "sku": sku,
                 "location": location,
                 "on_hand": quantity,
-                "updated_at": self._stamp(),
+                "updated_at": self.stamp(),
             }
 
     def receive(self, sku: str, quantity: int, location: str = "WH1") -> None:
@@ -100,26 +86,8 @@ class SimWarehouse(SimApp):
     # API --------------------------------------------------------------------------------------
 
     def _list_stock(self, request: httpx.Request) -> tuple[int, Any]:
-        params = request.url.params
-        rows = sorted(self.stock.values(), key=lambda r: (r["updated_at"], r["sku"], r["location"]))
-        since = params.get("updated_since")
-        if since:
-            try:
-                bound = _iso(datetime.fromisoformat(since.replace("Z", "+00:00")))
-            except ValueError:
-                raise SimError(400, f"updated_since {since!r} is not an ISO 8601 time") from None
-            rows = [row for row in rows if row["updated_at"] >= bound]
-        token = params.get("cursor")
-        if token:
-            after = tuple(decode_cursor(token))
-            rows = [r for r in rows if (r["updated_at"], r["sku"], r["location"]) > after]
-        limit = int(params.get("limit", "100"))
-        page = rows[:limit]
-        cursor = None
-        if len(rows) > limit and page:
-            last = page[-1]
-            cursor = encode_cursor(last["updated_at"], last["sku"], last["location"])
-        return 200, {"levels": copy.deepcopy(page), "next_cursor": cursor}
+        page, cursor = self.page(list(self.stock.values()), request, key=_by_change)
+        return 200, {"levels": page, "next_cursor": cursor}
 
     def _find_sales(self, request: httpx.Request) -> tuple[int, Any]:
         reference = request.url.params.get("reference")
@@ -161,24 +129,14 @@ class SimWarehouse(SimApp):
 
     # Persistence ------------------------------------------------------------------------------
 
-    def save(self, path: Path) -> None:
-        """Write the whole state to ``path`` (JSON)."""
-        with self.lock:
-            state = {
-                "stock": list(self.stock.values()),
-                "sales": self.sales,
-                "customers": self.customers,
-                "sequence": self._sequence,
-                "last": self._last.isoformat(),
-            }
-            path.write_bytes(dumps(state))
+    def state(self) -> dict[str, Any]:
+        return {
+            "stock": list(self.stock.values()),
+            "sales": self.sales,
+            "customers": self.customers,
+        }
 
-    def load(self, path: Path) -> None:
-        """Restore state written by `save`."""
-        state = json.loads(path.read_text())
-        with self.lock:
-            self.stock = {(r["sku"], r["location"]): r for r in state["stock"]}
-            self.sales = state["sales"]
-            self.customers = state["customers"]
-            self._sequence = state["sequence"]
-            self._last = datetime.fromisoformat(state["last"])
+    def restore(self, state: dict[str, Any]) -> None:
+        self.stock = {(r["sku"], r["location"]): r for r in state["stock"]}
+        self.sales = state["sales"]
+        self.customers = state["customers"]
