@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from omnisync import AsyncOmnisync
 from omnisync.config import LoadedConfig, parse_config
 from omnisync.models import Money, Order, OrderLine, OrderStatus
-from omnisync.sim import SimMarket, SimWarehouse
+from omnisync.sim import SimApp, SimMarket, SimWarehouse
+from omnisync.sim._app import SimError
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 FAST_RETRY = {"initial_wait": 0.0, "max_wait": 0.0, "jitter": 0.0}
+# The simulators' adapters pace themselves to a modest rate; tests need not wait for it.
+FAST = {"rate_limit": {"rate": 10_000, "burst": 10_000}}
 
 
 def line(
@@ -92,14 +99,42 @@ def world(
         erp.set(sku, count, "WH1")
     listed = products or (*stock, *sections.get("bundles", {}))
     sims: dict[str, SimMarket] = {}
-    channels: dict[str, Any] = {"erp": {"adapter": "sim-inventory"}}
+    channels: dict[str, Any] = {"erp": {"adapter": "sim-inventory", "settings": dict(FAST)}}
     for name in markets:
         sims[name] = SimMarket(name)
         for sku in listed:
             sims[name].add_product(sku)
-        channels[name] = {"adapter": "sim", **(channel_options or {}).get(name, {})}
+        channels[name] = {
+            "adapter": "sim",
+            "settings": dict(FAST),
+            **(channel_options or {}).get(name, {}),
+        }
     loaded = config(
         tmp_path, channels, locations={"main": {"source": "erp", "source_id": "WH1"}}, **sections
     )
     transports = {"erp": erp.transport(), **{n: m.transport() for n, m in sims.items()}}
     return World(AsyncOmnisync(loaded, transports=transports), erp, sims)
+
+
+@contextmanager
+def refusing(
+    app: SimApp,
+    route: str,
+    message: str,
+    *,
+    status: int = 422,
+    when: Callable[[httpx.Request], bool] = lambda request: True,
+) -> Iterator[None]:
+    """Make a simulator's ``route`` handler answer ``status`` (while ``when`` holds)."""
+    original = getattr(app, route)
+
+    def refuse(request: httpx.Request, **groups: Any) -> Any:
+        if when(request):
+            raise SimError(status, message)
+        return original(request, **groups)
+
+    app._routes = [(m, p, refuse if h == original else h) for m, p, h in app._routes]
+    try:
+        yield
+    finally:
+        app._routes = [(m, p, original if h == refuse else h) for m, p, h in app._routes]

@@ -112,3 +112,18 @@ def test_the_example_configuration_loads(tmp_path):
     path.write_text(EXAMPLE_CONFIG)
     loaded = load_config(path)
     assert set(loaded.channels) == {"erp", "shop", "marketplace"}
+
+
+def test_channels_that_sell_need_a_location():
+    with pytest.raises(ConfigError, match=r"channels\.shop\.locations"):
+        parse({"channels": {"shop": {"adapter": "sim", "locations": []}}})
+    with pytest.raises(ConfigError, match="define at least one location"):
+        parse({"channels": {"shop": {"adapter": "sim"}}, "locations": {}})
+
+
+def test_errors_about_adapter_settings_never_repeat_their_values(monkeypatch):
+    monkeypatch.setenv("SHOP_TOKEN", "sk_live_do_not_print")
+    with pytest.raises(ConfigError) as info:
+        parse({"channels": {"shop": {"adapter": "sim", "settings": {"tokn": "${SHOP_TOKEN}"}}}})
+    assert "sk_live_do_not_print" not in str(info.value)
+    assert "channels.shop.settings.tokn" in str(info.value)

@@ -67,3 +67,34 @@ def test_webhook_signatures_are_checked_in_constant_time(monkeypatch):
 
 def test_tls_verification_is_on_by_default(loaded):
     assert loaded.channels["shop"].settings.verify_tls is True
+
+
+def test_a_base_url_with_credentials_is_redacted_in_reprs(monkeypatch):
+    monkeypatch.setenv("SHOP_TOKEN", SECRET)
+    loaded = parse_config(
+        {
+            "channels": {
+                "shop": {
+                    "adapter": "sim",
+                    "settings": {
+                        "base_url": "https://bob:${SHOP_TOKEN}@api.example/v1?api_key=${SHOP_TOKEN}"
+                    },
+                }
+            }
+        }
+    )
+    for text in (
+        repr(loaded.channels["shop"]),
+        repr(loaded.channels["shop"].settings),
+        repr(loaded),
+    ):
+        assert SECRET not in text
+
+
+def test_tracebacks_in_text_logs_are_scrubbed(loaded, capsys):
+    configure_logging("INFO")
+    try:
+        raise ValueError(f"payload echoed {SECRET}")
+    except ValueError:
+        logging.getLogger("omnisync.test").warning("failed", exc_info=True)
+    assert SECRET not in capsys.readouterr().err

@@ -136,8 +136,15 @@ class AsyncOmnisync:
 
     # Stock ------------------------------------------------------------------------------------
 
-    async def set_stock(self, sku: str, on_hand: int, location: str | None = None) -> None:
-        """Count ``on_hand`` units of ``sku`` at ``location`` (optional with one location)."""
+    async def set_stock(
+        self, sku: str, on_hand: int, location: str | None = None, *, force: bool = False
+    ) -> None:
+        """Count ``on_hand`` units of ``sku`` at ``location`` (optional with one location).
+
+        A location an inventory source counts is refused unless ``force``: the source's next
+        change to the SKU would replace the number anyway, and until then it would be wrong.
+        """
+        sku = sku.strip()
         locations = self.config.config.locations
         if location is None:
             if len(locations) != 1:
@@ -149,15 +156,24 @@ class AsyncOmnisync:
             raise ConfigError(
                 f"no location named {location!r} (configured: {', '.join(locations)})"
             )
+        if on_hand < 0:
+            raise RecordError(f"on hand cannot be negative (got {on_hand})", sku=sku)
         if sku in self.config.config.bundles:
             raise RecordError(
                 f"{sku} is a bundle: its stock derives from its components",
                 hint="set the stock of its components instead",
                 sku=sku,
             )
+        source = locations[location].source
+        if source is not None and not force:
+            raise RecordError(
+                f"location {location!r} is counted by {source!r}",
+                hint="change the count there, or force it here until its next count",
+                sku=sku,
+            )
         now = utcnow()
         with self.store.transaction() as tx:
-            apply_count(tx, sku.strip(), location, on_hand, now, source="manual", now=now)
+            apply_count(tx, sku, location, on_hand, now, source="manual", now=now)
 
     async def availability(self, sku: str) -> dict[str, Availability]:
         """What each selling channel may offer of ``sku``, with how it was derived."""
@@ -211,6 +227,8 @@ class AsyncOmnisync:
         """Take an order off hold, so it is exported to back offices on the next sync."""
         with self.store.transaction() as tx:
             stored = _stored_order(tx, channel, order_id)
+            if stored.hold_reason is None:
+                raise RecordError(f"order {order_id!r} on {channel!r} is not on hold")
             tx.set_hold(stored.id, None)
             return tx.get_order_by_id(stored.id)
 
@@ -350,6 +368,10 @@ class AsyncOmnisync:
             order = Order.model_validate(letter.payload)
         else:
             raise RecordError(f"omnisync cannot retry records of kind {letter.kind!r}")
+        if order.channel != channel.name:
+            raise RecordError(
+                f"the order belongs to channel {order.channel!r}, not {channel.name!r}"
+            )
         now = utcnow()
         with self.store.transaction() as tx:
             outcome = import_order(tx, order, channel, self.engine.ctx, now).outcome
@@ -457,9 +479,11 @@ class Omnisync:
         report: SyncReport = self._run(self.client.sync(channels, wait=wait, progress=progress))
         return report
 
-    def set_stock(self, sku: str, on_hand: int, location: str | None = None) -> None:
+    def set_stock(
+        self, sku: str, on_hand: int, location: str | None = None, *, force: bool = False
+    ) -> None:
         """See `AsyncOmnisync.set_stock`."""
-        self._run(self.client.set_stock(sku, on_hand, location))
+        self._run(self.client.set_stock(sku, on_hand, location, force=force))
 
     def availability(self, sku: str) -> dict[str, Availability]:
         """See `AsyncOmnisync.availability`."""

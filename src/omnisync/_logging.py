@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from omnisync._redact import secrets
 
@@ -42,6 +43,9 @@ class _ContextFilter(logging.Filter):
 
 
 class _TextFormatter(logging.Formatter):
+    def formatException(self, ei: Any) -> str:
+        return secrets.scrub(super().formatException(ei))
+
     def format(self, record: logging.LogRecord) -> str:
         context = " ".join(
             f"{name}={getattr(record, name)}" for name in _FIELDS if hasattr(record, name)

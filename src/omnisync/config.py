@@ -52,12 +52,18 @@ class StoreConfig(_Section):
 
 
 class EngineConfig(_Section):
-    """``[engine]``: how syncs run."""
+    """``[engine]``: how syncs run.
+
+    ``count_lag_seconds`` is how long an inventory source may take to record a shipment a
+    channel reported: shipped units keep holding stock until a count taken after the
+    shipment shows them gone, or until the source's counts are confirmed this long after it.
+    """
 
     overlap_seconds: int = Field(default=300, ge=0)
     interval_seconds: float = Field(default=60.0, gt=0)
     hold_oversold: bool = True
     lock_ttl_seconds: float = Field(default=120.0, gt=0)
+    count_lag_seconds: float = Field(default=3600.0, ge=0)
 
 
 class LocationConfig(_Section):
@@ -108,7 +114,8 @@ class ChannelConfig(_Section):
     overlap_seconds: int | None = Field(default=None, ge=0)
     document_kind: DocumentKind = DocumentKind.SALES_ORDER
     retry: RetryConfig = RetryConfig()
-    settings: dict[str, Any] = Field(default_factory=dict)
+    # The adapter's own settings, raw: they may hold credentials, so reprs leave them out.
+    settings: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
 class Config(_Section):
@@ -222,16 +229,29 @@ def _lookup(match: re.Match[str], key: str) -> str:
             key=key,
             hint=f"export {name}=... before running omnisync",
         )
+    if ".settings." in key:
+        secrets.add(value)  # adapter settings are where credentials live: never log them
     return value
+
+
+def _shown(key: str, value: object) -> str:
+    """The offending value for an error message, unless it may be a credential.
+
+    Adapter settings hold credentials under any name (a misspelt ``tokn`` included), so their
+    values are never repeated; elsewhere only plain numbers and short words are.
+    """
+    if ".settings." in f"{key}." or isinstance(value, dict | list | SecretStr):
+        return ""
+    if isinstance(value, str) and len(value) > 40:
+        return ""
+    return f" (got {value!r})"
 
 
 def _config_error(exc: ValidationError, prefix: str) -> ConfigError:
     problems = []
     for error in exc.errors():
         key = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
-        got = error.get("input")
-        shown = "" if isinstance(got, dict | SecretStr) or "secret" in key else f" (got {got!r})"
-        problems.append((key, f"{error['msg']}{shown}"))
+        problems.append((key, f"{error['msg']}{_shown(key, error.get('input'))}"))
     first_key, first_message = problems[0]
     if len(problems) == 1:
         return ConfigError(first_message, key=first_key)
@@ -298,7 +318,20 @@ def _adapter_settings(cls: type[Adapter], raw: dict[str, Any], key: str) -> Adap
     return settings
 
 
+_SELLING = frozenset({Capability.PULL_ORDERS, Capability.PUSH_STOCK, Capability.PULL_RETURNS})
+
+
 def _check_locations(config: Config, channels: dict[str, ResolvedChannel]) -> None:
+    if not config.locations:
+        raise ConfigError(
+            "define at least one location", key="locations", hint="e.g. [locations.warehouse]"
+        )
+    for resolved in channels.values():
+        if not resolved.locations and resolved.enabled & _SELLING:
+            raise ConfigError(
+                "a channel that sells needs at least one location to sell from",
+                key=f"channels.{resolved.name}.locations",
+            )
     sources = {loc.source for loc in config.locations.values() if loc.source}
     for name, location in config.locations.items():
         source = location.source

@@ -110,7 +110,10 @@ def test_stock_explain_shows_every_step(configured):
 
 def test_set_stock_then_stock_table(configured):
     configured("sync", "--once")
-    assert configured("set-stock", "MUG-BLUE", "3", "--location", "warehouse").exit_code == 0
+    refused = configured("set-stock", "MUG-BLUE", "3", "--location", "warehouse")
+    assert refused.exit_code == EXIT_PARTIAL
+    assert "counted by 'erp'" in refused.output
+    assert configured("set-stock", "MUG-BLUE", "3", "--force").exit_code == 0
     table = json.loads(configured("stock", "--json").stdout)
     assert table["MUG-BLUE"]["on_hand"] == 3
 
@@ -147,13 +150,16 @@ def test_demo_tells_the_whole_story(run, tmp_path):
 
 
 def test_a_lock_left_by_a_sync_that_died_on_this_host_is_taken_over(configured, tmp_path):
-    import socket
     import subprocess
     import sys
 
+    from omnisync.engine._locks import default_owner
+
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    owner = f"{socket.gethostname()}:{dead.pid}:crashed"
+    here = default_owner().split(":")[0]
+    owner = f"{here}:{dead.pid}:crashed"
+    assert configured("sync", "--once").exit_code == EXIT_OK
     store = open_store("sqlite:///omnisync.db", base_dir=tmp_path)
     with store.transaction() as tx:
         tx.acquire_lock("channel:shop", owner, 300, utcnow())

@@ -298,3 +298,28 @@ def _check_balances(h, current):
     for location, cell in cells.items():
         assert on_hand[location] == cell.on_hand, f"on hand at {location} does not replay"
         assert held[location] == cell.held, f"held at {location} does not replay"
+
+
+@pytest.mark.parametrize("shipped_first", [False, True])
+def test_an_order_shipped_elsewhere_oversells_the_same_way_in_any_import_order(
+    tmp_path, shipped_first
+):
+    h = Harness(tmp_path)
+    h.count("A", 1, at=T0 - timedelta(hours=1))
+    web = order("W1", line("1", "A", 1), minutes=1)  # older, waiting to ship
+    pos = order("P1", line("1", "A", 1, fulfilled_quantity=1), minutes=2)  # newer, shipped
+    incidents = []
+    for built in [pos, web] if shipped_first else [web, pos]:
+        incidents += h.imp(built).incidents
+    assert [(i.sku, i.shortfall, i.held) for i in incidents] == [("A", 1, ["shop:W1"])]
+    with h.store.reading() as tx:
+        assert [s.order.external_id for s in tx.list_orders(held=True)] == ["W1"]
+
+
+def test_a_fulfilment_taken_back_at_a_location_omnisync_counts_puts_stock_back(h):
+    h.imp(order("1", line("1", "A", 2), channel="pos"))
+    h.imp(order("1", line("1", "A", 2, fulfilled_quantity=2), channel="pos", minutes=1))
+    assert h.cell("A", "shelf").on_hand == 3
+    h.imp(order("1", line("1", "A", 2), channel="pos", minutes=2))
+    cell = h.cell("A", "shelf")
+    assert (cell.on_hand, cell.held) == (5, 2)

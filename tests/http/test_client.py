@@ -139,3 +139,42 @@ def test_retry_after_takes_seconds_or_an_http_date():
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+@respx.mock
+async def test_a_redirect_is_not_taken_for_success():
+    respx.put(f"{BASE}/sales/1").mock(
+        return_value=httpx.Response(302, headers={"Location": "https://login.example.test/"})
+    )
+    with pytest.raises(PermanentError, match="redirected"):
+        await client().request("PUT", "/sales/1")
+
+
+@respx.mock
+async def test_an_absurd_retry_after_does_not_stall_the_channel():
+    from omnisync.http import RateLimiter
+
+    limiter = RateLimiter(10, 10)
+    route = respx.get(f"{BASE}/orders").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "86400"}),
+            httpx.Response(200, json={}),
+        ]
+    )
+    policy = RetryPolicy(max_attempts=2, initial_wait=0, jitter=0, max_retry_after=0.01)
+    await client(retry=policy, limiter=limiter).request("GET", "/orders")
+    assert route.call_count == 2
+    assert parse_retry_after("inf") is None
+
+
+@respx.mock
+async def test_a_server_that_repeats_its_cursor_is_an_error_not_an_endless_loop():
+    from omnisync.errors import InvalidPayloadError
+    from omnisync.http import cursor_pages
+
+    respx.get(f"{BASE}/orders").mock(
+        return_value=httpx.Response(200, json={"orders": [], "next_cursor": "same"})
+    )
+    with pytest.raises(InvalidPayloadError, match="for ever"):
+        async for _ in cursor_pages(client(), "/orders", items="orders"):
+            pass

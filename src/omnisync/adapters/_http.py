@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import ClassVar
+from collections.abc import Generator, Iterator
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import Field, SecretStr
 
+from omnisync._redact import redact_url
 from omnisync.adapters._base import Adapter, AdapterSettings, ChannelContext
 from omnisync.adapters._capabilities import RateLimit
 from omnisync.errors import ChannelError, ConfigError
@@ -27,6 +28,11 @@ class HTTPSettings(AdapterSettings):
     timeout: float = Field(default=30.0, gt=0)
     verify_tls: bool = True
     rate_limit: RateLimit | None = None
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A base_url may carry credentials (user-info, an api_key parameter).
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "base_url" and value else value
 
 
 class HeaderAuth(httpx.Auth):

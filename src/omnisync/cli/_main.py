@@ -304,11 +304,12 @@ def _availability_dict(item: Any) -> dict[str, Any]:
 @click.argument("sku")
 @click.argument("quantity", type=int)
 @click.option("--location", help="Which location (needed when there are several).")
+@click.option("--force", is_flag=True, help="Also where an inventory source keeps the count.")
 @click.pass_obj
-def set_stock(state: State, sku: str, quantity: int, location: str | None) -> None:
+def set_stock(state: State, sku: str, quantity: int, location: str | None, force: bool) -> None:
     """Count QUANTITY units of SKU on hand (the next sync pushes the change)."""
     with _errors():
-        _run(state, lambda c: c.set_stock(sku, quantity, location))
+        _run(state, lambda c: c.set_stock(sku, quantity, location, force=force))
     out.print(f"{sku}: {quantity} on hand{f' at {location}' if location else ''}")
 
 

@@ -49,6 +49,8 @@ def report_table(report: SyncReport, title: str = "Sync") -> Table:
             status = f"[yellow]busy[/]: {channel.busy}"
         elif channel.errors:
             status = "[red]failed[/]: " + "; ".join(channel.errors)
+        elif channel.problems:
+            status = f"[yellow]{channel.problems} record(s) quarantined[/]"
         else:
             status = "[green]ok[/]"
         table.add_row(

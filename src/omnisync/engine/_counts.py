@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
-from omnisync.store import Transaction
+from omnisync.store import ReservationRow, Transaction
 
-__all__ = ["apply_count", "restock"]
+__all__ = ["apply_count", "confirm_counts", "restock", "settle"]
 
 
 def apply_count(
@@ -40,22 +41,47 @@ def apply_count(
         on_hand_delta=on_hand - before,
         value=on_hand,
     )
-    for row in tx.shipped_rows(sku, location, before=as_of):
-        units = row.shipped
-        row.settled += units
-        row.shipped = 0
+    settle(
+        tx,
+        tx.shipped_rows(sku, [location], before=as_of),
+        source=source,
+        now=now,
+        note="a later count shows the shipment",
+    )
+    return True
+
+
+def confirm_counts(
+    tx: Transaction, locations: Collection[str], before: datetime, *, source: str, now: datetime
+) -> int:
+    """Settle shipments from before ``before`` at ``locations``: their counts were confirmed
+    unchanged since then, so the goods are no longer in them. Returns how many rows settled.
+
+    Needed when the inventory source recorded a shipment before the channel reported it: the
+    count that shows the goods gone is then older than the shipment, and would never settle.
+    """
+    rows = tx.shipped_rows(None, locations, before=before)
+    settle(tx, rows, source=source, now=now, note="counts confirmed after the source's lag")
+    return len(rows)
+
+
+def settle(
+    tx: Transaction, rows: list[ReservationRow], *, source: str, now: datetime, note: str
+) -> None:
+    """Release the stock that shipped units held: a count no longer includes them."""
+    for row in rows:
+        units, row.settled, row.shipped = row.shipped, row.settled + row.shipped, 0
         tx.save_reservation(row)
         tx.append_ledger(
             "settle",
-            sku,
+            row.sku,
             now,
-            location=location,
+            location=row.location,
             channel=source,
             held_delta=-units,
             order_ref=f"order#{row.order_id}/{row.line_id}",
-            note="shipment reflected in count",
+            note=note,
         )
-    return True
 
 
 def restock(

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 
 import httpx
 
@@ -16,8 +14,9 @@ from omnisync._time import utcnow
 from omnisync.adapters import Adapter, Capability, ChannelContext, HTTPAdapter
 from omnisync.config import LoadedConfig, ResolvedChannel
 from omnisync.engine._context import EngineContext
-from omnisync.engine._events import deliver_events
+from omnisync.engine._events import deliver_events, prune_events
 from omnisync.engine._export import export_customers, export_documents, push_fulfilments
+from omnisync.engine._locks import ChannelLocks, default_owner
 from omnisync.engine._pull import Progress, pull_listings, pull_orders, pull_returns, pull_stock
 from omnisync.engine._push import push_stock
 from omnisync.engine._report import ChannelReport, SyncReport
@@ -29,21 +28,6 @@ __all__ = ["Engine"]
 log = logging.getLogger("omnisync.engine")
 
 Step = Callable[[ResolvedChannel, Adapter, ChannelReport], Awaitable[None]]
-
-
-def _dead_here(owner: str) -> bool:
-    """Whether a lock owner (``host:pid:suffix``) is a process on this host that has exited."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, under another user
-    return False
 
 
 class Engine:
@@ -64,7 +48,8 @@ class Engine:
         self.ctx = EngineContext(loaded, store)
         self._transports = dict(transports or {})
         self._adapters: dict[str, Adapter] = {}
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or default_owner()
+        self._locks: ChannelLocks | None = None
 
     def adapter(self, name: str) -> Adapter:
         """The adapter instance serving channel ``name``, created on first use."""
@@ -114,15 +99,11 @@ class Engine:
         for name in names:
             adapter_name = self.ctx.channels[name].adapter_class.name
             report.channels[name] = ChannelReport(name, adapter_name)
-        held = await self._lock(names, report, wait=wait)
-        before = self._http_stats(held)
-        heartbeat = asyncio.create_task(self._heartbeat(held))
-        try:
+        async with self._locked(names, report, wait=wait) as held:
+            before = self._http_stats(held)
             await self._steps(held, report, progress)
             deliver_events(self.ctx.store)
-        finally:
-            heartbeat.cancel()
-            self._unlock(held)
+        prune_events(self.ctx.store)
         with self.ctx.store.reading() as tx:
             report.quarantined = tx.count_dead_letters()
         for name, (requests, retries, limited) in before.items():
@@ -143,14 +124,34 @@ class Engine:
         report = SyncReport(started_at=utcnow())
         name = self.channel_names([channel])[0]
         report.channels[name] = ChannelReport(name, self.ctx.channels[name].adapter_class.name)
-        held = await self._lock([name], report, wait=False)
-        try:
+        async with self._locked([name], report, wait=False) as held:
             if held:
                 await self._steps(held, report, None, only=capability)
                 deliver_events(self.ctx.store)
-        finally:
-            self._unlock(held)
         return report.channels[name]
+
+    @asynccontextmanager
+    async def _locked(
+        self, names: list[str], report: SyncReport, *, wait: bool
+    ) -> AsyncIterator[list[str]]:
+        """Hold the channels' locks for the block (see `ChannelLocks`); yields those held."""
+        locks = ChannelLocks(
+            self.ctx.store, self.owner, self.ctx.loaded.config.engine.lock_ttl_seconds
+        )
+        busy = await locks.acquire(names, wait=wait)
+        for name, holder in busy.items():
+            report.channels[name].busy = (
+                f"another sync ({holder.owner}) has held it since "
+                f"{holder.acquired_at:%Y-%m-%d %H:%M:%S} UTC"
+            )
+        self._locks = locks
+        keep_alive = asyncio.create_task(locks.keep_alive())
+        try:
+            yield list(locks.held)
+        finally:
+            keep_alive.cancel()
+            locks.release()
+            self._locks = None
 
     async def _steps(
         self,
@@ -205,6 +206,10 @@ class Engine:
         """
         if report.errors:
             return
+        lost_to = self._locks.lost.get(report.channel) if self._locks else None
+        if lost_to is not None:
+            report.fail(capability.label, f"skipped: another sync ({lost_to}) took the channel")
+            return
         channel = self.ctx.channels[report.channel]
         with log_context(channel=report.channel):
             try:
@@ -215,54 +220,6 @@ class Engine:
             except Exception as exc:  # a bug in one adapter must not take the others down
                 log.exception("%s failed unexpectedly", capability.label)
                 report.fail(capability.label, f"unexpected {type(exc).__name__}: {exc}")
-
-    # Locks -------------------------------------------------------------------------------------
-
-    def _ttl(self) -> float:
-        return self.ctx.loaded.config.engine.lock_ttl_seconds
-
-    async def _lock(self, names: list[str], report: SyncReport, *, wait: bool) -> list[str]:
-        held: list[str] = []
-        pending = list(names)
-        while True:
-            for name in list(pending):
-                with self.ctx.store.transaction() as tx:
-                    holder = tx.acquire_lock(f"channel:{name}", self.owner, self._ttl(), utcnow())
-                    if holder is not None and _dead_here(holder.owner):
-                        log.warning(
-                            "taking over %s from %s, which is no longer running", name, holder.owner
-                        )
-                        holder = tx.acquire_lock(
-                            f"channel:{name}",
-                            self.owner,
-                            self._ttl(),
-                            utcnow(),
-                            take_from=holder.owner,
-                        )
-                if holder is None:
-                    held.append(name)
-                    pending.remove(name)
-                    report.channels[name].busy = None
-                else:
-                    report.channels[name].busy = (
-                        f"another sync ({holder.owner}) has held it since "
-                        f"{holder.acquired_at:%Y-%m-%d %H:%M:%S} UTC"
-                    )
-            if not pending or not wait:
-                return held
-            await asyncio.sleep(min(1.0, self._ttl() / 10))
-
-    async def _heartbeat(self, names: list[str]) -> None:
-        while True:
-            await asyncio.sleep(self._ttl() / 3)
-            with self.ctx.store.transaction() as tx:
-                for name in names:
-                    tx.acquire_lock(f"channel:{name}", self.owner, self._ttl(), utcnow())
-
-    def _unlock(self, names: list[str]) -> None:
-        with self.ctx.store.transaction() as tx:
-            for name in names:
-                tx.release_lock(f"channel:{name}", self.owner)
 
     def _http_stats(self, names: list[str]) -> dict[str, tuple[int, int, int]]:
         stats = {}

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from omnisync import plugins
 from omnisync._time import utcnow
 from omnisync.store import Store
 
-__all__ = ["deliver_events"]
+__all__ = ["EVENT_RETENTION", "deliver_events", "prune_events"]
+
+EVENT_RETENTION = timedelta(days=7)
+"""How long events stay in the outbox, delivered or not."""
 
 
 def deliver_events(store: Store) -> int:
@@ -17,9 +22,7 @@ def deliver_events(store: Store) -> int:
     goes out on the next run: delivery is at least once.
     """
     if not plugins.has_impls("order_event"):
-        with store.transaction() as tx:
-            tx.mark_all_events_delivered(utcnow())
-        return 0
+        return 0  # left for a process whose plugins listen; pruned once old
     delivered = 0
     while True:
         with store.reading() as tx:
@@ -31,3 +34,9 @@ def deliver_events(store: Store) -> int:
             with store.transaction() as tx:
                 tx.mark_event_delivered(event_id, utcnow())
             delivered += 1
+
+
+def prune_events(store: Store) -> None:
+    """Drop events older than `EVENT_RETENTION`."""
+    with store.transaction() as tx:
+        tx.prune_events(utcnow() - EVENT_RETENTION)

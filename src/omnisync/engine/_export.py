@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 from pydantic import JsonValue
 
@@ -23,16 +24,26 @@ log = logging.getLogger("omnisync.engine")
 _RECORD_FAILURES = (PermanentError, RecordError)
 
 
-def _pending(
-    ctx: EngineContext, target: str, marker: str, kind: str, after: int
-) -> list[StoredOrder]:
-    with ctx.store.reading() as tx:
-        blocked = tx.unresolved_keys(target, kind)
-        return [
-            stored
-            for stored in tx.orders_to_export(marker, after_id=after)
-            if f"{stored.order.channel}:{stored.order.external_id}" not in blocked
-        ]
+def _order_key(stored: StoredOrder) -> str:
+    return f"{stored.order.channel}:{stored.order.external_id}"
+
+
+async def _each_pending(
+    ctx: EngineContext, marker: str, target: str, kind: str
+) -> AsyncIterator[StoredOrder]:
+    """Every order whose current version ``marker`` has not had, in store order, except those
+    whose last attempt is quarantined (they wait for an operator's retry)."""
+    after = 0
+    while True:
+        with ctx.store.reading() as tx:
+            blocked = tx.unresolved_keys(target, kind)
+            batch = tx.orders_to_export(marker, after_id=after)
+        if not batch:
+            return
+        after = batch[-1].id
+        for stored in batch:
+            if _order_key(stored) not in blocked:
+                yield stored
 
 
 async def export_documents(
@@ -43,27 +54,21 @@ async def export_documents(
     An order cancelled before it was ever sent is not sent. The document's reference is
     stable, and the adapter looks it up before creating, so a retry never duplicates it.
     """
-    after = 0
-    while batch := _pending(ctx, channel.name, channel.name, "document", after):
-        for stored in batch:
-            after = stored.id
-            order = stored.order
-            key = f"{order.channel}:{order.external_id}"
-            document = SalesDocument(
-                kind=channel.config.document_kind, reference=order.reference, order=order
-            )
-            try:
-                receipt = await adapter.push_document(document)
-            except _RECORD_FAILURES as exc:
-                _quarantine(ctx, channel.name, "document", key, exc, order.model_dump(mode="json"))
-                report.counts["documents_failed"] += 1
-                continue
-            with ctx.store.transaction() as tx:
-                tx.mark_exported(
-                    channel.name, stored.id, stored.version, receipt.external_id, utcnow()
-                )
-                tx.resolve_dead_letters(channel.name, "document", key, utcnow())
-            report.counts["documents"] += 1
+    async for stored in _each_pending(ctx, channel.name, channel.name, "document"):
+        order = stored.order
+        document = SalesDocument(
+            kind=channel.config.document_kind, reference=order.reference, order=order
+        )
+        try:
+            receipt = await adapter.push_document(document)
+        except _RECORD_FAILURES as exc:
+            payload = order.model_dump(mode="json", exclude={"raw"})
+            _quarantine(ctx, channel.name, "document", _order_key(stored), exc, payload)
+            report.counts["documents_failed"] += 1
+            continue
+        with ctx.store.transaction() as tx:
+            tx.mark_exported(channel.name, stored.id, stored.version, receipt.external_id, utcnow())
+        report.counts["documents"] += 1
 
 
 def customer_key(order_channel: str, customer: Customer) -> str:
@@ -78,11 +83,8 @@ async def export_customers(
 ) -> None:
     """Create each new buyer once in a CRM or back office."""
     marker = f"{channel.name}#customers"
-    after = 0
-    while batch := _pending(ctx, channel.name, marker, "customer", after):
-        for stored in batch:
-            after = stored.id
-            await _export_customer(ctx, channel, adapter, stored, report)
+    async for stored in _each_pending(ctx, marker, channel.name, "customer"):
+        if await _export_customer(ctx, channel, adapter, stored, report):
             with ctx.store.transaction() as tx:
                 tx.mark_exported(marker, stored.id, stored.version, "-", utcnow())
 
@@ -93,24 +95,27 @@ async def _export_customer(
     adapter: Adapter,
     stored: StoredOrder,
     report: ChannelReport,
-) -> None:
+) -> bool:
+    """Push the order's buyer unless already there; False if the push was quarantined."""
     customer = stored.order.customer
     if customer is None or not (customer.email or customer.external_id):
-        return
+        return True
     key = customer_key(stored.order.channel, customer)
     with ctx.store.reading() as tx:
         known = tx.customer_link(channel.name, key)
     if known is not None:
-        return
+        return True
     try:
         external = await adapter.push_customer(customer)
     except _RECORD_FAILURES as exc:
-        _quarantine(ctx, channel.name, "customer", key, exc, customer.model_dump(mode="json"))
+        payload = customer.model_dump(mode="json")
+        _quarantine(ctx, channel.name, "customer", _order_key(stored), exc, payload)
         report.counts["customers_failed"] += 1
-        return
+        return False
     with ctx.store.transaction() as tx:
         tx.link_customer(channel.name, key, external, utcnow())
     report.counts["customers"] += 1
+    return True
 
 
 async def push_fulfilments(

@@ -30,10 +30,11 @@ class ImportOutcome(StrEnum):
 
 @dataclass
 class ImportResult:
-    """The outcome, and any oversells the import caused."""
+    """The outcome, any oversells the import caused, and how many lines named unknown SKUs."""
 
     outcome: ImportOutcome
     incidents: list[Incident] = field(default_factory=list)
+    unknown_skus: int = 0
 
 
 def order_digest(order: Order) -> str:
@@ -54,7 +55,7 @@ def import_order(
     current = tx.save_order(order, digest, now)
     sold = _newly_sold(stored.order if stored else None, order)
     if sold:
-        tx.sold_on_channel(order.channel, sold)
+        tx.mark_sold(order.channel, sold)
     for event in _events(stored, current):
         tx.add_event(event, now)
     if stored is None:
@@ -71,7 +72,7 @@ def import_order(
             now,
         )
     outcome = ImportOutcome.IMPORTED if stored is None else ImportOutcome.CHANGED
-    return ImportResult(outcome, reconciled.incidents)
+    return ImportResult(outcome, reconciled.incidents, len(reconciled.unknown))
 
 
 def _ordered(order: Order) -> dict[str, int]:
@@ -82,19 +83,10 @@ def _ordered(order: Order) -> dict[str, int]:
     return units
 
 
-def _newly_sold(before: Order | None, after: Order) -> dict[str, int]:
-    """Units of each listed SKU the channel sold since the version omnisync last saw.
-
-    An order first seen cancelled counts for nothing: the channel may have put it back.
-    """
-    if after.is_cancelled:
-        return {}
+def _newly_sold(before: Order | None, after: Order) -> set[str]:
+    """The listed SKUs of which the channel sold more since the version omnisync last saw."""
     old = _ordered(before) if before is not None else {}
-    return {
-        sku: units - old.get(sku, 0)
-        for sku, units in _ordered(after).items()
-        if units > old.get(sku, 0)
-    }
+    return {sku for sku, units in _ordered(after).items() if units > old.get(sku, 0)}
 
 
 def _events(before: StoredOrder | None, after: StoredOrder) -> list[OrderEvent]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from omnisync._logging import log_context
@@ -12,7 +12,7 @@ from omnisync._time import utcnow
 from omnisync.adapters import Adapter, Page, RejectedRecord
 from omnisync.config import ResolvedChannel
 from omnisync.engine._context import EngineContext
-from omnisync.engine._counts import apply_count, restock
+from omnisync.engine._counts import apply_count, confirm_counts, restock
 from omnisync.engine._events import deliver_events
 from omnisync.engine._importer import import_order
 from omnisync.engine._report import ChannelReport
@@ -101,7 +101,7 @@ def apply_orders(
     for order in sorted(orders, key=lambda o: (o.created_at, o.external_id)):
         newest = order.updated_at if newest is None else max(newest, order.updated_at)
         with log_context(order=order.external_id):
-            outcome = _import_isolated(tx, ctx, channel, order, now, incidents)
+            outcome = _import_isolated(tx, ctx, channel, order, now, report, incidents)
         report.counts[f"orders_{outcome}"] += 1
     return newest
 
@@ -112,34 +112,26 @@ def _import_isolated(
     channel: ResolvedChannel,
     order: Order,
     now: datetime,
+    report: ChannelReport,
     incidents: list[Incident],
 ) -> str:
+    reason = None
     if order.channel != channel.name:
         reason = f"adapter returned an order of channel {order.channel!r} on {channel.name!r}"
-        tx.quarantine(
-            channel.name,
-            "order_import",
-            order.external_id,
-            reason,
-            order.model_dump(mode="json"),
-            now,
-        )
-        return "quarantined"
-    try:
-        with tx.conn.begin_nested():
-            result = import_order(tx, order, channel, ctx, now)
-    except Exception as exc:  # one order's failure (even a plugin's bug) must not stop a sync
-        log.warning("order %s quarantined: %s", order.external_id, exc, exc_info=True)
-        tx.quarantine(
-            channel.name,
-            "order_import",
-            order.external_id,
-            f"import failed: {exc}",
-            order.model_dump(mode="json"),
-            now,
-        )
+    else:
+        try:
+            with tx.conn.begin_nested():
+                result = import_order(tx, order, channel, ctx, now)
+        except Exception as exc:  # one order's failure (even a plugin's bug) must not stop a sync
+            log.warning("order %s quarantined: %s", order.external_id, exc, exc_info=True)
+            reason = f"import failed: {exc}"
+    if reason is not None:
+        payload = order.model_dump(mode="json")
+        tx.quarantine(channel.name, "order_import", order.external_id, reason, payload, now)
         return "quarantined"
     incidents.extend(result.incidents)
+    if result.unknown_skus:
+        report.counts["unknown_skus"] += result.unknown_skus
     return result.outcome.value
 
 
@@ -203,6 +195,12 @@ async def pull_stock(
         return apply_stock(tx, ctx, channel, levels, now, report, read_at)
 
     await _pages(ctx, channel, "stock", adapter.pull_stock, apply, report, progress)
+    # Read to the end: every count of this source is now confirmed as of read_at.
+    lag = timedelta(seconds=ctx.loaded.config.engine.count_lag_seconds)
+    with ctx.store.transaction() as tx:
+        locations = ctx.loaded.source_locations(channel.name).values()
+        settled = confirm_counts(tx, locations, read_at - lag, source=channel.name, now=utcnow())
+    report.counts["shipments_settled"] += settled
     if report.counts["stock_unmapped"]:
         log.warning(
             "%d counts were for locations no [locations] entry maps to %r; ignored",

@@ -19,7 +19,8 @@ Outcome = tuple[StockUpdate, StockPushResult]
 
 
 def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> list[StockUpdate]:
-    """The updates ``channel`` needs: SKUs whose quantity differs from what it acknowledged.
+    """The updates ``channel`` needs: SKUs whose quantity differs from what it acknowledged,
+    or that it sold itself since (its own number moved).
 
     A channel that discovers listings gets only the SKUs it lists; a SKU whose push is
     quarantined waits until an operator retries it.
@@ -32,16 +33,20 @@ def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> list[StockUpdate]
         blocked = tx.unresolved_keys(channel.name, "stock_push")
         acked = tx.acknowledged(channel.name)
         wanted = availability(tx, ctx, channel, [sku for sku in skus if sku not in blocked])
-    return [
-        StockUpdate(
-            sku=sku,
-            quantity=item.quantity,
-            previous=acked.get(sku),
-            listing=listings.get(sku) if listings is not None else None,
+    updates = []
+    for sku, item in wanted.items():
+        known = acked.get(sku)
+        if known is not None and known.quantity == item.quantity and not known.sold:
+            continue
+        updates.append(
+            StockUpdate(
+                sku=sku,
+                quantity=item.quantity,
+                previous=known.quantity if known is not None else None,
+                listing=listings.get(sku) if listings is not None else None,
+            )
         )
-        for sku, item in wanted.items()
-        if acked.get(sku) != item.quantity
-    ]
+    return updates
 
 
 async def push_stock(

@@ -9,14 +9,27 @@ from typing import Any
 
 from omnisync.store import Incident
 
-__all__ = ["ChannelReport", "SyncReport"]
+__all__ = ["FAILURE_COUNTS", "ChannelReport", "SyncReport"]
+
+FAILURE_COUNTS = (
+    "quarantined",
+    "orders_quarantined",
+    "unknown_skus",
+    "push_failed",
+    "documents_failed",
+    "customers_failed",
+    "fulfilments_failed",
+)
+"""The counts of records that failed and were quarantined in a sync."""
 
 
 @dataclass
 class ChannelReport:
-    """One channel's part of a sync. ``ok`` is False when any step failed; ``errors`` says why.
+    """One channel's part of a sync.
 
-    ``busy`` says which other sync held the channel, when this one had to leave it alone.
+    ``errors`` says which steps failed and why; ``busy`` which other sync held the channel,
+    when this one had to leave it alone; `problems` how many records this sync quarantined.
+    ``ok`` only when there is none of these.
     """
 
     channel: str
@@ -26,9 +39,14 @@ class ChannelReport:
     counts: Counter[str] = field(default_factory=Counter)
 
     @property
+    def problems(self) -> int:
+        """Records quarantined in this sync: each needs an operator's look."""
+        return sum(self.counts.get(name, 0) for name in FAILURE_COUNTS)
+
+    @property
     def ok(self) -> bool:
-        """Whether every step this channel took succeeded."""
-        return not self.errors and self.busy is None
+        """Whether every step succeeded and every record went through."""
+        return not self.errors and self.busy is None and not self.problems
 
     def fail(self, step: str, error: object) -> None:
         """Record that ``step`` failed with ``error``."""
@@ -42,6 +60,7 @@ class ChannelReport:
             "ok": self.ok,
             "busy": self.busy,
             "errors": list(self.errors),
+            "problems": self.problems,
             "counts": dict(sorted(self.counts.items())),
         }
 
@@ -58,7 +77,7 @@ class SyncReport:
 
     @property
     def ok(self) -> bool:
-        """Whether every channel synced without error."""
+        """Whether every channel synced, and every record went through."""
         return all(report.ok for report in self.channels.values())
 
     @property

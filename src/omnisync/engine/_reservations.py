@@ -125,17 +125,20 @@ class _Reconciler:
                 self._shipped(row, take, shipped_at, from_reserved=True)
                 units -= take
         if units:
-            # Shipped with nothing reserved (first seen already fulfilled, say).
-            plan, _ = self._plan(key, units)
+            # Shipped with nothing reserved (first seen already fulfilled, say). The goods
+            # left, so if omnisync thought them taken, other orders were sold them too.
+            plan, shortfall = self._plan(key, units)
             for location, count in plan.items():
                 self._shipped(self._row(key, location), count, shipped_at, from_reserved=False)
+            if shortfall:
+                self._oversold(key[1], shortfall)
 
     def _shipped(
         self, row: ReservationRow, units: int, shipped_at: datetime, *, from_reserved: bool
     ) -> None:
         was_held = units if from_reserved else 0
         level = self.tx.stock_level(row.sku, row.location)
-        if level is not None and level[1] >= shipped_at:
+        if level is not None and level[1] > shipped_at:
             row.settled += units
             self._ledger("ship", row, held=-was_held, note="already in the last count")
         elif row.location in self.ctx.local_locations:
@@ -149,7 +152,12 @@ class _Reconciler:
         self.tx.save_reservation(row)
 
     def _unship(self, key: Key, units: int) -> None:
-        # The channel took a fulfilment back: units still awaiting a count return to reserved.
+        """The channel took a fulfilment back: the goods did not leave after all.
+
+        Units awaiting a count go back to reserved. Where omnisync counts the location itself,
+        settled units go back on the shelf and reserved too. Elsewhere a settled unit is in the
+        source's hands: its next count shows whether the goods are back.
+        """
         for row in reversed(self.rows[key]):
             take = min(row.shipped, units)
             if take:
@@ -157,6 +165,14 @@ class _Reconciler:
                 row.reserved += take
                 units -= take
                 self._ledger("unship", row, note=f"{take} units back to reserved")
+                self.tx.save_reservation(row)
+            back = min(row.settled, units) if row.location in self.ctx.local_locations else 0
+            if back:
+                row.settled -= back
+                row.reserved += back
+                units -= back
+                self.tx.adjust_stock(row.sku, row.location, back, source="omnisync")
+                self._ledger("unship", row, on_hand=back, held=back, note="back on the shelf")
                 self.tx.save_reservation(row)
 
     # Reservations ----------------------------------------------------------------------------
@@ -229,7 +245,8 @@ class _Reconciler:
         """Record an oversell and hold the latest-created orders until they cover it.
 
         Stock goes to orders in the order they were placed, whatever order they are imported
-        in: so the orders held are the newest, and the same ones after any rerun.
+        in: so the orders held are the newest still waiting to ship (one already shipped is
+        past holding), and the same ones after any rerun.
         """
         holders = self.tx.holders(sku, self.channel.locations)
         competing = [h.ref for h in holders if h.order_id != self.stored.id]
@@ -238,9 +255,11 @@ class _Reconciler:
         for holder in holders:
             if uncovered <= 0:
                 break
-            if holder.hold_reason is not None and holder.order_id != self.stored.id:
+            if holder.reserved <= 0 or (
+                holder.hold_reason is not None and holder.order_id != self.stored.id
+            ):
                 continue
-            share = min(holder.units, uncovered)
+            share = min(holder.reserved, uncovered)
             uncovered -= share
             if self.ctx.hold_oversold:
                 self._hold(holder, f"oversold: {sku} short by {share}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -27,9 +28,11 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -52,14 +55,25 @@ def classify_response(response: httpx.Response, channel: str) -> ChannelError | 
     """``None`` for a success, else the error that says what to do about this response.
 
     401/403 mean the credentials are wrong; 429 means slow down (honouring ``Retry-After``);
-    408, 425 and 5xx may pass; any other 4xx will not change on retry.
+    408, 425 and 5xx may pass; any other 4xx will not change on retry. Redirects are not
+    followed: an API that redirects (to a login page, say) did not do what was asked.
     """
     status = response.status_code
-    if status < 400:
+    if status < 300:
         return None
     request = response.request
     url = redact_url(str(request.url))
     message = f"{request.method} {url} answered {status}{_snippet(response)}"
+    if status < 400:
+        target = redact_url(response.headers.get("Location", "elsewhere"))
+        return PermanentError(
+            f"{request.method} {url} was redirected ({status}) to {target}",
+            hint="check base_url: it should be the API's address itself",
+            channel=channel,
+            method=request.method,
+            url=url,
+            status_code=status,
+        )
     method = request.method
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if status == 429 or status in _TRANSIENT or status >= 500:

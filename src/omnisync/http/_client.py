@@ -164,7 +164,8 @@ class ChannelHTTP:
         if isinstance(error, RateLimitedError):
             self.stats.rate_limited += 1
             if self.limiter is not None:
-                self.limiter.pause(error.retry_after or 1.0)
+                wait = error.retry_after if error.retry_after is not None else 1.0
+                self.limiter.pause(min(wait, self.retry.max_retry_after))
         raise error
 
     def _transport_error(

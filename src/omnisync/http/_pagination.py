@@ -40,4 +40,9 @@ async def cursor_pages(
         token = next_cursor(body)
         if not token:
             return
+        if token == query.get(cursor_param):
+            raise InvalidPayloadError(
+                f"GET {path} answered with the cursor it was sent: it would page for ever",
+                channel=http.channel,
+            )
         query[cursor_param] = token

@@ -191,8 +191,16 @@ class Order(Frozen):
 
     @property
     def reference(self) -> str:
-        """A human reference, ``channel:number``, used in documents pushed to back offices."""
-        return f"{self.channel}:{self.number or self.external_id}"
+        """A human reference, ``channel:number``, used in documents pushed to back offices.
+
+        An order without a number is ``channel:id:external_id``, which no number can collide
+        with.
+        """
+        return (
+            f"{self.channel}:{self.number}"
+            if self.number
+            else (f"{self.channel}:id:{self.external_id}")
+        )
 
     @property
     def is_cancelled(self) -> bool:

@@ -2,6 +2,7 @@
 
 from omnisync.store._migrations import SCHEMA_VERSION
 from omnisync.store._records import (
+    Acknowledged,
     DeadLetter,
     Holder,
     Incident,
@@ -15,6 +16,7 @@ from omnisync.store._store import SQLStore, Store, Transaction, open_store
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Acknowledged",
     "DeadLetter",
     "Holder",
     "Incident",

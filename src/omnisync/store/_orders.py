@@ -247,22 +247,23 @@ class OrdersMixin(TransactionBase):
             )
         return row
 
-    def shipped_rows(self, sku: str, location: str, before: datetime) -> list[ReservationRow]:
-        """Rows of ``sku`` at ``location`` with units shipped before ``before``, not yet settled."""
-        rows = self.conn.execute(
-            select(t.reservations).where(
-                t.reservations.c.sku == sku,
-                t.reservations.c.location == location,
-                t.reservations.c.shipped > 0,
-                t.reservations.c.shipped_at < before,
-            )
-        ).all()
-        return [_reservation(row) for row in rows]
+    def shipped_rows(
+        self, sku: str | None, locations: Collection[str], before: datetime
+    ) -> list[ReservationRow]:
+        """Rows at ``locations`` (of ``sku``, or of every SKU) holding units shipped before
+        ``before`` that no count has confirmed gone yet."""
+        res = t.reservations
+        query = select(res).where(
+            res.c.location.in_(list(locations)), res.c.shipped > 0, res.c.shipped_at < before
+        )
+        if sku is not None:
+            query = query.where(res.c.sku == sku)
+        return [_reservation(row) for row in self.conn.execute(query).all()]
 
     def holders(self, sku: str, locations: Collection[str], limit: int = 50) -> list[Holder]:
         """Orders holding ``sku`` at ``locations``, newest first."""
         res = t.reservations
-        units = func.sum(res.c.reserved + res.c.shipped)
+        held = func.sum(res.c.reserved + res.c.shipped)
         query = (
             select(
                 t.orders.c.id,
@@ -270,7 +271,8 @@ class OrdersMixin(TransactionBase):
                 t.orders.c.external_id,
                 t.orders.c.created_at,
                 t.orders.c.hold_reason,
-                units,
+                func.sum(res.c.reserved),
+                held,
             )
             .select_from(res.join(t.orders, t.orders.c.id == res.c.order_id))
             .where(res.c.sku == sku, res.c.location.in_(list(locations)))
@@ -281,7 +283,7 @@ class OrdersMixin(TransactionBase):
                 t.orders.c.created_at,
                 t.orders.c.hold_reason,
             )
-            .having(units > 0)
+            .having(held > 0)
             .order_by(t.orders.c.created_at.desc(), t.orders.c.id.desc())
             .limit(limit)
         )

@@ -178,11 +178,9 @@ class QueuesMixin(TransactionBase):
         )
         return bool(result.rowcount)
 
-    def mark_all_events_delivered(self, now: datetime) -> None:
-        """Mark every pending event delivered (when no plugin listens for events)."""
-        self.conn.execute(
-            t.events.update().where(t.events.c.delivered_at.is_(None)).values(delivered_at=now)
-        )
+    def prune_events(self, before: datetime) -> None:
+        """Delete events created before ``before``, delivered or not."""
+        self.conn.execute(t.events.delete().where(t.events.c.created_at < before))
 
     def unresolved_keys(self, channel: str, kind: str) -> set[str]:
         """Keys of ``channel``'s unresolved dead letters of ``kind``: records to leave alone

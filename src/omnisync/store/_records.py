@@ -10,6 +10,7 @@ from pydantic import JsonValue
 from omnisync.models import Order, RiskLevel
 
 __all__ = [
+    "Acknowledged",
     "DeadLetter",
     "Holder",
     "Incident",
@@ -65,15 +66,25 @@ class ReservationRow:
 
 
 @dataclass(frozen=True)
+class Acknowledged:
+    """What a channel last confirmed for a SKU, and whether it has sold some since."""
+
+    quantity: int
+    sold: bool = False
+
+
+@dataclass(frozen=True)
 class Holder:
-    """An order holding units of one SKU: who, since when, how many, and whether on hold."""
+    """An order holding units of one SKU: who, since when, whether on hold, and how many
+    units it holds: ``reserved`` waiting to ship, ``held`` with the shipped ones too."""
 
     order_id: int
     channel: str
     external_id: str
     created_at: datetime
     hold_reason: str | None
-    units: int
+    reserved: int
+    held: int
 
     @property
     def ref(self) -> str:

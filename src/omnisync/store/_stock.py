@@ -7,12 +7,12 @@ from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
 from omnisync.models import Listing
 from omnisync.store import _schema as t
 from omnisync.store._base import TransactionBase
-from omnisync.store._records import LedgerEntry, StockCell
+from omnisync.store._records import Acknowledged, LedgerEntry, StockCell
 
 __all__ = ["NEVER_COUNTED", "StockMixin"]
 
@@ -210,36 +210,37 @@ class StockMixin(TransactionBase):
 
     # What channels acknowledged -------------------------------------------------------------
 
-    def acknowledged(self, channel: str) -> dict[str, int]:
-        """The quantity ``channel`` last confirmed for each SKU pushed to it."""
+    def acknowledged(self, channel: str) -> dict[str, Acknowledged]:
+        """What ``channel`` last confirmed for each SKU pushed to it."""
         ack = t.acknowledged
-        rows = self.conn.execute(select(ack.c.sku, ack.c.quantity).where(ack.c.channel == channel))
-        return {row[0]: row[1] for row in rows}
+        rows = self.conn.execute(
+            select(ack.c.sku, ack.c.quantity, ack.c.sold).where(ack.c.channel == channel)
+        )
+        return {row[0]: Acknowledged(row[1], bool(row[2])) for row in rows}
 
     def acknowledge(self, channel: str, quantities: dict[str, int], now: datetime) -> None:
         """Record the quantities ``channel`` confirmed."""
         self._upsert(
             t.acknowledged,
             [
-                {"channel": channel, "sku": sku, "quantity": quantity, "at": now}
+                {"channel": channel, "sku": sku, "quantity": quantity, "at": now, "sold": False}
                 for sku, quantity in quantities.items()
             ],
             keys=("channel", "sku"),
-            update=("quantity", "at"),
+            update=("quantity", "at", "sold"),
         )
 
-    def sold_on_channel(self, channel: str, sold: dict[str, int]) -> None:
-        """Lower what ``channel`` is taken to show by units it sold itself (never below 0).
+    def mark_sold(self, channel: str, skus: Collection[str]) -> None:
+        """Note that ``channel`` sold these SKUs itself since it last acknowledged them.
 
-        Channels take sold units off their own quantity; without this, omnisync would keep
-        believing the channel shows what it last acknowledged.
+        Channels take sold units off their own quantity, so what they show is no longer what
+        they acknowledged; the next push sends the SKUs again even if omnisync's number for
+        them did not change (a channel capped at a maximum, say).
         """
         ack = t.acknowledged
-        for sku, units in sold.items():
+        for chunk in _chunks(skus):
             self.conn.execute(
-                ack.update()
-                .where(ack.c.channel == channel, ack.c.sku == sku)
-                .values(quantity=case((ack.c.quantity > units, ack.c.quantity - units), else_=0))
+                ack.update().where(ack.c.channel == channel, ack.c.sku.in_(chunk)).values(sold=True)
             )
 
     def replace_listings(self, channel: str, listings: Iterable[Listing], now: datetime) -> None:
