@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from omnisync.engine import Availability, SyncReport
+from omnisync.models import FulfilmentStatus
 from omnisync.store import DeadLetter, Incident, StoredOrder
 
 __all__ = [
@@ -99,21 +100,27 @@ def explain(item: Availability) -> list[str]:
     return lines
 
 
+_SHIPPED = {
+    FulfilmentStatus.UNFULFILLED: "no",
+    FulfilmentStatus.PARTIAL: "partly",
+    FulfilmentStatus.FULFILLED: "yes",
+}
+
+
 def order_table(orders: list[StoredOrder]) -> Table:
     """One row per order."""
     table = Table(title_justify="left")
-    for name in ("channel", "order", "number", "status", "fulfilment", "total", "created", "hold"):
-        table.add_column(name)
+    for name in ("order", "id", "status", "shipped", "total", "created", "hold"):
+        table.add_column(name, no_wrap=name in ("order", "id", "total", "created"))
     for stored in orders:
         order = stored.order
         table.add_row(
-            order.channel,
+            f"{order.channel}:{order.number}" if order.number else order.channel,
             order.external_id,
-            order.number,
             order.status.value,
-            order.fulfilment_status.value,
+            _SHIPPED[order.fulfilment_status],
             str(order.total),
-            f"{order.created_at:%Y-%m-%d %H:%M}",
+            f"{order.created_at:%m-%d %H:%M}",
             stored.hold_reason or "",
         )
     return table

@@ -179,6 +179,8 @@ class SimMarketAdapter(_SimAdapter):
         path = self._state_file()
         if path is not None and path.exists():
             market.load(path)
+            # Each run's shoppers choose anew, reproducibly from the saved state.
+            market.rng.seed(self.settings.seed + market.next_number())
         else:
             for sku, quantity in self.settings.products.items():
                 market.add_product(sku, quantity=quantity)
