@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
+from omnisync._logging import log_context
 from omnisync._time import utcnow
 from omnisync.adapters import Adapter, Capability
 from omnisync.config import ResolvedChannel
@@ -14,6 +16,8 @@ from omnisync.errors import InvalidPayloadError, PermanentError, RecordError
 from omnisync.models import StockPushResult, StockUpdate
 
 __all__ = ["plan_push", "push_stock"]
+
+log = logging.getLogger("omnisync.engine")
 
 Outcome = tuple[StockUpdate, StockPushResult]
 
@@ -100,6 +104,8 @@ def _record(
             elif result.retryable:
                 report.counts["push_deferred"] += 1
             else:
+                with log_context(sku=update.sku):
+                    log.warning("%s refused %s: %s", channel.name, update.sku, result.error)
                 tx.quarantine(
                     channel.name,
                     "stock_push",

@@ -14,18 +14,22 @@ line and SKU (a bundle line reserves each component):
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from omnisync import plugins
 from omnisync._hookdata import LocationCandidate, OrderEvent, OrderEventKind
+from omnisync._logging import log_context
 from omnisync.config import ResolvedChannel
 from omnisync.engine._context import EngineContext
 from omnisync.models import Order
 from omnisync.store import Holder, Incident, ReservationRow, StoredOrder, Transaction
 
 __all__ = ["Reconciled", "reconcile"]
+
+log = logging.getLogger("omnisync.engine")
 
 Key = tuple[str, str]  # (line id, SKU)
 
@@ -279,6 +283,14 @@ class _Reconciler:
             Incident(**{**incident.__dict__, "id": incident_id, "created_at": self.now})
         )
         detail = f"{sku} short by {shortfall}; competing orders: {', '.join(competing) or 'none'}"
+        with log_context(sku=sku):
+            log.warning(
+                "oversold %s by %d importing %s; held: %s",
+                sku,
+                shortfall,
+                self.ref,
+                ", ".join(held) or "nothing",
+            )
         self.tx.add_event(
             OrderEvent(kind=OrderEventKind.OVERSOLD, order=self.order, detail=detail), self.now
         )
