@@ -18,3 +18,6 @@ def _fresh_simulators() -> Iterator[None]:
     sim.clear_registry()
     yield
     sim.clear_registry()
+
+
+pytest_plugins = ["pytester"]

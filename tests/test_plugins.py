@@ -149,9 +149,32 @@ def test_every_hook_has_a_test_and_is_documented():
         for name, _ in inspect.getmembers(hookspecs, inspect.isfunction)
         if hasattr(getattr(hookspecs, name), "omnisync_spec")
     ]
-    assert len(hooks) == 5
+    assert len(hooks) == 6
     tests = "".join(path.read_text() for path in (ROOT / "tests").rglob("test_*.py"))
     readme = (ROOT / "README.md").read_text()
     for hook in hooks:
         assert re.search(rf"def {hook}\(", tests), f"no test implements hook {hook}"
         assert f"{hook}(" in readme, f"README does not document hook {hook}"
+
+
+def test_simulators_register_by_name_and_duplicates_fail(registered):
+    from omnisync.sim import SimMarket, SimulatorOptions
+
+    class Sims:
+        @hookimpl
+        def register_simulators(self, register):
+            register("acme", lambda options: SimMarket("acme", token=options.token))
+
+    registered(Sims())
+    factories = plugins.simulators()
+    assert {"sim", "sim-inventory", "acme"} <= set(factories)
+    assert factories["acme"](SimulatorOptions(token="t")).token == "t"
+
+    class Clash:
+        @hookimpl
+        def register_simulators(self, register):
+            register("sim", lambda options: SimMarket("sim"))
+
+    registered(Clash())
+    with pytest.raises(PluginError, match="simulator 'sim' is registered by both"):
+        plugins.simulators()

@@ -20,7 +20,13 @@ from omnisync.engine import Availability, Engine, SyncReport
 from omnisync.engine._counts import apply_count
 from omnisync.engine._events import deliver_events
 from omnisync.engine._importer import import_order
-from omnisync.engine._pull import Progress, apply_orders, apply_returns, apply_stock
+from omnisync.engine._pull import (
+    Progress,
+    apply_deletions,
+    apply_orders,
+    apply_returns,
+    apply_stock,
+)
 from omnisync.engine._report import ChannelReport
 from omnisync.engine._reservations import reconcile
 from omnisync.engine._stockview import availability, sellable_skus
@@ -314,8 +320,10 @@ class AsyncOmnisync:
             for reject in event.rejects:
                 tx.quarantine(channel, reject.kind, reject.key, reject.reason, reject.payload, now)
             apply_orders(tx, ctx, resolved, event.orders, now, report, [])
+            apply_deletions(tx, ctx, resolved, event.deleted_orders, now, report, [])
             if event.stock and resolved.can(Capability.PULL_STOCK):
                 apply_stock(tx, ctx, resolved, event.stock, now, report, now)
+            tx.mark_moved_unless(channel, {offer.sku: offer.quantity for offer in event.offered})
             apply_returns(tx, ctx, resolved, event.returns, now, report)
         deliver_events(self.store)
         return WebhookResult("accepted", event.event_id, event.topic, dict(report.counts))

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from omnisync._hookdata import LocationCandidate, OrderEvent, RiskAssessment
     from omnisync.adapters import Adapter
     from omnisync.models import Order, OrderLine
+    from omnisync.sim import SimulatorFactory
 
 __all__ = ["hookimpl", "hookspec"]
 
@@ -23,6 +24,16 @@ def register_adapters(register: Callable[[type[Adapter]], None]) -> None:
     """Register adapter classes: call ``register(MyAdapter)`` once for each.
 
     A name registered twice is an error at load time that names both plugins.
+    """
+
+
+@hookspec
+def register_simulators(register: Callable[[str, SimulatorFactory], None]) -> None:
+    """Register channel simulators: call ``register("name", factory)`` for each.
+
+    ``factory(options)`` returns a simulator (`omnisync.sim.SimApp`) started with
+    `omnisync.sim.SimulatorOptions`. ``omnisync simulate NAME`` serves it on a port, and the
+    adapter contract kit drives it. A name registered twice is an error at load time.
     """
 
 

@@ -27,6 +27,8 @@ from omnisync.models import Order, OrderLine
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from omnisync.sim import SimulatorFactory
+
 __all__ = [
     "DEFAULT_PLUGINS",
     "PluginInfo",
@@ -38,6 +40,7 @@ __all__ = [
     "get_adapter_class",
     "installed_plugins",
     "plugin_manager",
+    "simulators",
 ]
 
 log = logging.getLogger("omnisync.plugins")
@@ -103,6 +106,25 @@ def _collect_adapters() -> dict[str, type[Adapter]]:
                 )
             found[cls.name] = cls
             owners[cls.name] = owner
+
+        impl.function(register=register)
+    return found
+
+
+def simulators() -> dict[str, SimulatorFactory]:
+    """Every registered simulator factory by name."""
+    found: dict[str, SimulatorFactory] = {}
+    owners: dict[str, str] = {}
+    for impl in plugin_manager().hook.register_simulators.get_hookimpls():
+        owner = _plugin_name(impl.plugin)
+
+        def register(name: str, factory: SimulatorFactory, owner: str = owner) -> None:
+            if name in found:
+                raise PluginError(
+                    f"simulator {name!r} is registered by both {owners[name]!r} and {owner!r}"
+                )
+            found[name] = factory
+            owners[name] = owner
 
         impl.function(register=register)
     return found

@@ -188,3 +188,45 @@ def test_plugins_can_be_restricted_by_environment(tmp_path):
         check=True,
     )
     assert [p["name"] for p in json.loads(done.stdout)] == ["omnisync.sim.plugin"]
+
+
+def test_simulate_serves_a_registered_simulator_on_a_port():
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "omnisync.cli",
+            "simulate",
+            "sim",
+            "--port",
+            "0",
+            "--product",
+            "A=3",
+            "--token",
+            "tok",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        line = process.stdout.readline()
+        url = line.split(" on ")[1].split()[0]
+        answer = httpx.get(f"{url}/inventory", headers={"Authorization": "Bearer tok"})
+        assert answer.json() == {"items": [{"sku": "A", "quantity": 3}]}
+    finally:
+        process.terminate()
+        process.wait()
+        process.stdout.close()
+
+
+def test_simulate_names_the_simulators_it_knows(run):
+    result = run("simulate", "nosuch")
+    assert result.exit_code == 2
+    assert "sim-inventory" in result.output

@@ -458,3 +458,35 @@ async def test_a_lock_another_sync_takes_is_noticed_and_its_channel_left_alone(t
         assert locks.lost == {"shop": "other"}
         assert locks.held == ["erp"]
         locks.release()
+
+
+async def test_a_quantity_edited_in_the_channel_is_pushed_back(tmp_path):
+    w = world(tmp_path, stock={"A": 7})
+    market = w.market()
+    async with w.client as om:
+        await om.sync()
+        market.drain_webhooks()
+        market.edit_quantity("A", 40)  # someone typed a number into the channel's admin
+        [delivery] = market.drain_webhooks()
+        await om.handle_webhook("shop", *delivery)
+        report = await om.sync()
+    assert report.channels["shop"].counts["pushed"] == 1
+    assert market.shown("A") == 7
+
+
+async def test_an_order_deleted_on_the_channel_releases_its_stock(tmp_path):
+    w = world(tmp_path, stock={"A": 7})
+    market = w.market()
+    async with w.client as om:
+        await om.sync()
+        placed = market.buy({"A": 3})
+        await om.sync()
+        market.drain_webhooks()
+        market.delete(placed["id"])
+        [delivery] = market.drain_webhooks()
+        await om.handle_webhook("shop", *delivery)
+        [stored] = await om.orders()
+        held = (await om.stock_levels(["A"]))["A"]["main"].held
+    assert stored.order.is_cancelled
+    assert stored.order.cancel_reason == "deleted on the channel"
+    assert held == 0

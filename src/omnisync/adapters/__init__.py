@@ -4,7 +4,7 @@ from omnisync.adapters._base import Adapter, AdapterSettings, ChannelContext, se
 from omnisync.adapters._capabilities import CAPABILITY_METHODS, Capability, Limits, RateLimit
 from omnisync.adapters._http import HeaderAuth, HTTPAdapter, HTTPSettings
 from omnisync.adapters._mapping import map_records
-from omnisync.adapters._results import Page, RejectedRecord, WebhookEvent
+from omnisync.adapters._results import Offer, Page, RejectedRecord, WebhookEvent
 
 __all__ = [
     "CAPABILITY_METHODS",
@@ -16,6 +16,7 @@ __all__ = [
     "HTTPSettings",
     "HeaderAuth",
     "Limits",
+    "Offer",
     "Page",
     "RateLimit",
     "RejectedRecord",

@@ -10,7 +10,7 @@ from pydantic import JsonValue
 
 from omnisync.models import Order, Return, StockLevel
 
-__all__ = ["Page", "RejectedRecord", "WebhookEvent"]
+__all__ = ["Offer", "Page", "RejectedRecord", "WebhookEvent"]
 
 T = TypeVar("T")
 
@@ -44,16 +44,29 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True)
+class Offer:
+    """The quantity a sales channel now shows for one of our SKUs."""
+
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
 class WebhookEvent:
     """A verified webhook delivery, parsed into what it changes.
 
     ``event_id`` is the channel's id for the event, the same on every redelivery: the engine
-    ignores an id it has seen before.
+    ignores an id it has seen before. ``orders`` are imported like pulled orders; ``stock``
+    are counts (used when the channel is an inventory source); ``offered`` are quantities the
+    channel now shows (one that differs from what it acknowledged is pushed again);
+    ``deleted_orders`` are ids of orders the channel deleted (treated as cancelled).
     """
 
     event_id: str
     topic: str
     orders: tuple[Order, ...] = ()
     stock: tuple[StockLevel, ...] = ()
+    offered: tuple[Offer, ...] = ()
     returns: tuple[Return, ...] = ()
+    deleted_orders: tuple[str, ...] = ()
     rejects: tuple[RejectedRecord, ...] = ()

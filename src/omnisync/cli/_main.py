@@ -448,40 +448,51 @@ def demo(directory: Path | None) -> None:
 
 
 @cli.command()
-@click.argument("kind", type=click.Choice(["sim", "sim-inventory"]))
+@click.argument("name")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True)
-@click.option("--token", default="sim-token", show_default=True, help="Bearer token it accepts.")
+@click.option("--token", default="sim-token", show_default=True, help="Credential it accepts.")
+@click.option("--webhook-secret", default="sim-webhook-secret", show_default=True)
 @click.option(
-    "--product",
-    "products",
-    multiple=True,
-    metavar="SKU=QTY",
-    help="A product (sim) or a count at WH1 (sim-inventory); repeatable.",
+    "--product", "products", multiple=True, metavar="SKU=QTY", help="A product; repeatable."
 )
 @click.option("--latency", type=float, default=0.0, help="Seconds added to each request.")
+@click.option("--seed", type=int, default=0, help="Seed for its random choices.")
 def simulate(
-    kind: str, host: str, port: int, token: str, products: tuple[str, ...], latency: float
+    name: str,
+    host: str,
+    port: int,
+    token: str,
+    webhook_secret: str,
+    products: tuple[str, ...],
+    latency: float,
+    seed: int,
 ) -> None:
-    """Serve a simulator on a real port, for omnisync or any program to talk to."""
-    from omnisync.sim import SimMarket, SimWarehouse, serve
+    """Serve the simulator NAME on a real port, for omnisync or any program to talk to.
 
-    app: SimMarket | SimWarehouse
-    if kind == "sim":
-        app = SimMarket("sim", token=token)
-    else:
-        app = SimWarehouse("sim-inventory", token=token)
-    app.faults.latency = latency
+    `omnisync plugins` shows the adapters; the built-in simulators are `sim` and
+    `sim-inventory`, and adapter plugins add their own (e.g. `shopify`).
+    """
+    from omnisync.sim import SimulatorOptions, serve
+
+    with _errors():
+        factories = plugins.simulators()
+    if name not in factories:
+        raise click.BadParameter(
+            f"no simulator {name!r}; installed: {', '.join(sorted(factories))}",
+            param_hint="NAME",
+        )
+    stock: dict[str, int] = {}
     for spec in products:
         sku, _, quantity = spec.partition("=")
         if not quantity.isdigit():
             raise click.BadParameter(f"{spec!r} is not SKU=QTY", param_hint="--product")
-        if isinstance(app, SimMarket):
-            app.add_product(sku, quantity=int(quantity))
-        else:
-            app.set(sku, int(quantity))
-    server = serve(app, host, port)
-    out.print(f"{kind} simulator on http://{host}:{server.server_address[1]} (Ctrl-C stops)")
+        stock[sku] = int(quantity)
+    options = SimulatorOptions(
+        products=stock, token=token, webhook_secret=webhook_secret, latency=latency, seed=seed
+    )
+    server = serve(factories[name](options), host, port)
+    out.print(f"{name} simulator on http://{host}:{server.server_address[1]} (Ctrl-C stops)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -55,7 +55,7 @@ def import_order(
     current = tx.save_order(order, digest, now)
     sold = _newly_sold(stored.order if stored else None, order)
     if sold:
-        tx.mark_sold(order.channel, sold)
+        tx.mark_moved(order.channel, sold)
     for event in _events(stored, current):
         tx.add_event(event, now)
     if stored is None:

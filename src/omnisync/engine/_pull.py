@@ -16,10 +16,11 @@ from omnisync.engine._counts import apply_count, confirm_counts, restock
 from omnisync.engine._events import deliver_events
 from omnisync.engine._importer import import_order
 from omnisync.engine._report import ChannelReport
-from omnisync.models import Order, Return, ReturnDisposition, ReturnStatus, StockLevel
+from omnisync.models import Order, OrderStatus, Return, ReturnDisposition, ReturnStatus, StockLevel
 from omnisync.store import Incident, Transaction
 
 __all__ = [
+    "apply_deletions",
     "apply_orders",
     "apply_returns",
     "apply_stock",
@@ -149,6 +150,32 @@ async def pull_orders(
         return apply_orders(tx, ctx, channel, orders, now, report, incidents)
 
     await _pages(ctx, channel, "orders", adapter.pull_orders, apply, report, progress)
+
+
+def apply_deletions(
+    tx: Transaction,
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    order_ids: Iterable[str],
+    now: datetime,
+    report: ChannelReport,
+    incidents: list[Incident],
+) -> None:
+    """Treat orders the channel deleted as cancelled, so their stock is released."""
+    cancelled = []
+    for order_id in order_ids:
+        stored = tx.get_order(channel.name, order_id)
+        if stored is None or stored.order.is_cancelled:
+            continue
+        after = max(now, stored.order.updated_at + timedelta(microseconds=1))
+        update = {
+            "status": OrderStatus.CANCELLED,
+            "updated_at": after,
+            "cancelled_at": after,
+            "cancel_reason": "deleted on the channel",
+        }
+        cancelled.append(stored.order.model_copy(update=update))
+    apply_orders(tx, ctx, channel, cancelled, now, report, incidents)
 
 
 # Stock counts ----------------------------------------------------------------------------------

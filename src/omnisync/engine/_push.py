@@ -40,7 +40,7 @@ def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> list[StockUpdate]
     updates = []
     for sku, item in wanted.items():
         known = acked.get(sku)
-        if known is not None and known.quantity == item.quantity and not known.sold:
+        if known is not None and known.quantity == item.quantity and not known.moved:
             continue
         updates.append(
             StockUpdate(

@@ -6,7 +6,14 @@ from omnisync.sim._adapters import (
     SimMarketAdapter,
     SimMarketSettings,
 )
-from omnisync.sim._app import Faults, SimApp, SimTransport, serve
+from omnisync.sim._app import (
+    Faults,
+    SimApp,
+    SimTransport,
+    SimulatorFactory,
+    SimulatorOptions,
+    serve,
+)
 from omnisync.sim._market import SimMarket, SimProduct, SoldOut
 from omnisync.sim._registry import clear as clear_registry
 from omnisync.sim._registry import register
@@ -23,6 +30,8 @@ __all__ = [
     "SimProduct",
     "SimTransport",
     "SimWarehouse",
+    "SimulatorFactory",
+    "SimulatorOptions",
     "SoldOut",
     "clear_registry",
     "register",

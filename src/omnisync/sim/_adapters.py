@@ -22,6 +22,7 @@ from omnisync.adapters import (
     HTTPAdapter,
     HTTPSettings,
     Limits,
+    Offer,
     Page,
     RateLimit,
     WebhookEvent,
@@ -432,12 +433,17 @@ class SimMarketAdapter(_SimAdapter):
             payload = json_loads(body)
         except ValueError:
             raise InvalidPayloadError("webhook body is not JSON", channel=self.channel) from None
-        if topic.startswith("orders/"):
+        if topic.startswith("orders/") and topic != "orders/delete":
             orders, rejects = map_records([payload], self.map_order, kind="order", key=_key)
             return WebhookEvent(event_id, topic, orders=tuple(orders), rejects=tuple(rejects))
+        if topic == "orders/delete":
+            return WebhookEvent(event_id, topic, deleted_orders=(str(_obj(payload)["id"]),))
         if topic.startswith("returns/"):
             found, rejects = map_records([payload], self.map_return, kind="return", key=_key)
             return WebhookEvent(event_id, topic, returns=tuple(found), rejects=tuple(rejects))
+        if topic == "inventory/update":
+            data = _obj(payload)
+            return WebhookEvent(event_id, topic, offered=(Offer(data["sku"], data["quantity"]),))
         return WebhookEvent(event_id, topic)
 
 

@@ -29,9 +29,34 @@ import httpx
 from omnisync._time import utcnow
 from omnisync.http import json_loads
 
-__all__ = ["Faults", "SimApp", "SimError", "SimTransport", "iso", "serve"]
+__all__ = [
+    "Faults",
+    "SimApp",
+    "SimError",
+    "SimTransport",
+    "SimulatorFactory",
+    "SimulatorOptions",
+    "iso",
+    "serve",
+]
 
 Route = Callable[..., "tuple[int, Any] | httpx.Response"]
+
+
+@dataclass(frozen=True)
+class SimulatorOptions:
+    """How to start a simulator: its products (SKU → quantity shown or on hand), the token
+    and webhook secret it accepts, its latency and its random seed."""
+
+    products: dict[str, int] = field(default_factory=dict)
+    token: str = "sim-token"
+    webhook_secret: str = "sim-webhook-secret"
+    latency: float = 0.0
+    seed: int = 0
+
+
+SimulatorFactory = Callable[[SimulatorOptions], "SimApp"]
+"""What `register_simulators` registers: makes a started simulator from its options."""
 
 
 class SimError(Exception):

@@ -114,6 +114,8 @@ class SimMarket(SimApp):
         self.duplicate_reads = False
         self.duplicate_webhooks = False
         self.refused: dict[str, str] = {}
+        self.batch_sizes: list[int] = []
+        """How many items each stock batch call carried, in order."""
         """SKUs whose stock updates the channel refuses, with the error it gives."""
         self._idempotent: dict[str, tuple[int, Any]] = {}
         self._sequence = 1000  # order numbers start at #1001
@@ -325,6 +327,56 @@ class SimMarket(SimApp):
             self._webhook("returns/update", ret)
             return copy.deepcopy(ret)
 
+    def edit_quantity(self, sku: str, quantity: int) -> None:
+        """The merchant changes the quantity shown in the channel's own back office."""
+        with self.lock:
+            self.products[sku].quantity = quantity
+            self._webhook("inventory/update", {"sku": sku, "quantity": quantity})
+
+    def delete(self, order_id: str) -> None:
+        """The merchant deletes an order outright."""
+        with self.lock:
+            del self.orders[order_id]
+            self._webhook("orders/delete", {"id": order_id})
+
+    # What the adapter contract kit drives (see omnisync.testing.ContractSimulator) --------
+
+    def add_listing(self, sku: str, quantity: int) -> None:
+        """List ``sku``, showing ``quantity``."""
+        self.add_product(sku, quantity=quantity)
+
+    def place_order(self, sku: str, quantity: int) -> str:
+        """A shopper buys; returns the order id."""
+        return str(self.buy({sku: quantity})["id"])
+
+    def touch_order(self, order_id: str) -> None:
+        """The merchant edits an order (adds a note), so its update time moves."""
+        with self.lock:
+            order = copy.deepcopy(self.orders[order_id])
+            order["note"] = f"edited at {self.stamp()}"
+            order["updated_at"] = self.stamp()
+            self._save(order, "orders/updated")
+
+    def stock_batches(self) -> list[int]:
+        """How many items each stock batch call carried."""
+        return list(self.batch_sizes)
+
+    def return_order(self, order_id: str) -> str:
+        """The buyer returns one unit of the order's first line, and it arrives."""
+        first = self.orders[order_id]["lines"][0]["id"]
+        ret = self.request_return(order_id, first, 1)
+        self.receive_return(ret["id"])
+        return str(ret["id"])
+
+    def order_webhook(self) -> tuple[dict[str, str], bytes]:
+        """A genuine signed ``orders/create`` delivery."""
+        with self.lock:
+            if "KIT-WEBHOOK" not in self.products:
+                self.add_product("KIT-WEBHOOK", quantity=100)
+            self.drain_webhooks()
+            self.buy({"KIT-WEBHOOK": 1})
+            return self.drain_webhooks()[0]
+
     def _save(self, order: dict[str, Any], topic: str) -> None:
         self.orders[order["id"]] = order
         self.history.setdefault(order["id"], []).append(copy.deepcopy(order))
@@ -471,6 +523,7 @@ class SimMarket(SimApp):
         items = read_json(request).get("items")
         if not isinstance(items, list):
             raise SimError(400, "items must be a list")
+        self.batch_sizes.append(len(items))
         if len(items) > self.max_batch:
             raise SimError(400, f"at most {self.max_batch} items per call, got {len(items)}")
         return 200, {"results": [self._set_quantity(item) for item in items]}

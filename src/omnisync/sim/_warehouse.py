@@ -67,6 +67,10 @@ class SimWarehouse(SimApp):
                 "updated_at": self.stamp(),
             }
 
+    def set_count(self, sku: str, quantity: int) -> None:
+        """Count ``quantity`` at WH1 (what the adapter contract kit drives)."""
+        self.set(sku, quantity)
+
     def receive(self, sku: str, quantity: int, location: str = "WH1") -> None:
         """Goods arrive: the count goes up."""
         with self.lock:

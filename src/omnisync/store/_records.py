@@ -67,10 +67,10 @@ class ReservationRow:
 
 @dataclass(frozen=True)
 class Acknowledged:
-    """What a channel last confirmed for a SKU, and whether it has sold some since."""
+    """What a channel last confirmed for a SKU, and whether what it shows has moved since."""
 
     quantity: int
-    sold: bool = False
+    moved: bool = False
 
 
 @dataclass(frozen=True)

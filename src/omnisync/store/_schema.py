@@ -147,9 +147,9 @@ acknowledged = Table(
     Column("sku", String(255), primary_key=True),
     Column("quantity", Integer, nullable=False),
     Column("at", UTCDateTime, nullable=False),
-    # The channel sold this SKU since it acknowledged ``quantity``: what it shows now is
-    # lower by an amount omnisync cannot know, so the next push must go out.
-    Column("sold", Boolean, nullable=False, default=False),
+    # What the channel shows moved since it acknowledged ``quantity`` (it sold some, or a
+    # merchant edited it): the next push must go out.
+    Column("moved", Boolean, nullable=False, default=False),
 )
 
 listings = Table(

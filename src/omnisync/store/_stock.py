@@ -214,7 +214,7 @@ class StockMixin(TransactionBase):
         """What ``channel`` last confirmed for each SKU pushed to it."""
         ack = t.acknowledged
         rows = self.conn.execute(
-            select(ack.c.sku, ack.c.quantity, ack.c.sold).where(ack.c.channel == channel)
+            select(ack.c.sku, ack.c.quantity, ack.c.moved).where(ack.c.channel == channel)
         )
         return {row[0]: Acknowledged(row[1], bool(row[2])) for row in rows}
 
@@ -223,24 +223,37 @@ class StockMixin(TransactionBase):
         self._upsert(
             t.acknowledged,
             [
-                {"channel": channel, "sku": sku, "quantity": quantity, "at": now, "sold": False}
+                {"channel": channel, "sku": sku, "quantity": quantity, "at": now, "moved": False}
                 for sku, quantity in quantities.items()
             ],
             keys=("channel", "sku"),
-            update=("quantity", "at", "sold"),
+            update=("quantity", "at", "moved"),
         )
 
-    def mark_sold(self, channel: str, skus: Collection[str]) -> None:
-        """Note that ``channel`` sold these SKUs itself since it last acknowledged them.
+    def mark_moved(self, channel: str, skus: Collection[str]) -> None:
+        """Note that what ``channel`` shows for these SKUs moved since it acknowledged them.
 
-        Channels take sold units off their own quantity, so what they show is no longer what
-        they acknowledged; the next push sends the SKUs again even if omnisync's number for
-        them did not change (a channel capped at a maximum, say).
+        Channels take units they sell off their own quantity, and merchants edit quantities in
+        channels' back offices; either way the channel no longer shows what it acknowledged,
+        so the next push sends the SKUs again even if omnisync's number for them did not
+        change (a channel capped at a maximum, say).
         """
         ack = t.acknowledged
         for chunk in _chunks(skus):
             self.conn.execute(
-                ack.update().where(ack.c.channel == channel, ack.c.sku.in_(chunk)).values(sold=True)
+                ack.update()
+                .where(ack.c.channel == channel, ack.c.sku.in_(chunk))
+                .values(moved=True)
+            )
+
+    def mark_moved_unless(self, channel: str, shown: dict[str, int]) -> None:
+        """Mark SKUs moved where ``channel`` now shows other than it acknowledged."""
+        ack = t.acknowledged
+        for sku, quantity in shown.items():
+            self.conn.execute(
+                ack.update()
+                .where(ack.c.channel == channel, ack.c.sku == sku, ack.c.quantity != quantity)
+                .values(moved=True)
             )
 
     def replace_listings(self, channel: str, listings: Iterable[Listing], now: datetime) -> None:

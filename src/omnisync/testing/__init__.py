@@ -1,0 +1,10 @@
+"""The adapter contract kit: point it at an adapter and its simulator, get named checks.
+
+See `AdapterContract`. The kit's pytest plugin is registered under the ``pytest11`` entry
+point, so installing omnisync is enough for pytest to use it.
+"""
+
+from omnisync.testing._contract import AdapterContract, applies, requires
+from omnisync.testing._simulator import ContractSimulator
+
+__all__ = ["AdapterContract", "ContractSimulator", "applies", "requires"]
