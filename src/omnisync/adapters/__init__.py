@@ -2,7 +2,7 @@
 
 from omnisync.adapters._base import Adapter, AdapterSettings, ChannelContext, secret
 from omnisync.adapters._capabilities import CAPABILITY_METHODS, Capability, Limits, RateLimit
-from omnisync.adapters._http import HeaderAuth, HTTPAdapter, HTTPSettings
+from omnisync.adapters._http import BasicAuth, HeaderAuth, HTTPAdapter, HTTPSettings, QueryAuth
 from omnisync.adapters._mapping import map_records
 from omnisync.adapters._results import Offer, Page, RejectedRecord, WebhookEvent
 
@@ -10,6 +10,7 @@ __all__ = [
     "CAPABILITY_METHODS",
     "Adapter",
     "AdapterSettings",
+    "BasicAuth",
     "Capability",
     "ChannelContext",
     "HTTPAdapter",
@@ -18,6 +19,7 @@ __all__ = [
     "Limits",
     "Offer",
     "Page",
+    "QueryAuth",
     "RateLimit",
     "RejectedRecord",
     "WebhookEvent",

@@ -24,6 +24,8 @@ def _reason(exc: Exception) -> str:
         return "; ".join(problems)
     if isinstance(exc, KeyError):
         return f"missing field {exc.args[0]!r}"
+    if isinstance(exc, ArithmeticError):
+        return f"a number in it is not a number ({type(exc).__name__})"
     return str(exc)
 
 

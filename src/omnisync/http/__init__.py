@@ -2,7 +2,7 @@
 
 from omnisync.http._classify import classify_response, parse_retry_after
 from omnisync.http._client import ChannelHTTP, HTTPStats, json_loads
-from omnisync.http._pagination import cursor_pages
+from omnisync.http._pagination import cursor_pages, numbered_pages
 from omnisync.http._ratelimit import RateLimiter
 from omnisync.http._retry import RetryPolicy, should_retry
 
@@ -14,6 +14,7 @@ __all__ = [
     "classify_response",
     "cursor_pages",
     "json_loads",
+    "numbered_pages",
     "parse_retry_after",
     "should_retry",
 ]

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from omnisync.errors import InvalidPayloadError
-from omnisync.http._client import ChannelHTTP
+from omnisync.http._client import ChannelHTTP, json_loads
 
-__all__ = ["cursor_pages"]
+__all__ = ["cursor_pages", "numbered_pages"]
 
 
 async def cursor_pages(
@@ -46,3 +46,36 @@ async def cursor_pages(
                 channel=http.channel,
             )
         query[cursor_param] = token
+
+
+async def numbered_pages(
+    http: ChannelHTTP,
+    path: str,
+    *,
+    params: dict[str, Any] | None = None,
+    page_param: str = "page",
+    total_pages_header: str = "X-WP-TotalPages",
+    items: str | None = None,
+) -> AsyncIterator[list[Any]]:
+    """Yield each page of ``GET path?page=1,2,...`` until the total the server announces.
+
+    The total comes from ``total_pages_header`` (WordPress's ``X-WP-TotalPages``); without
+    it, paging stops at the first empty page. A body that is not a list (or, with ``items``,
+    has no such list) is an `InvalidPayloadError`.
+    """
+    page = 1
+    while True:
+        response = await http.request("GET", path, params={**(params or {}), page_param: page})
+        body = json_loads(response.content) if response.content else []
+        found = body.get(items) if items is not None and isinstance(body, dict) else body
+        if not isinstance(found, list):
+            raise InvalidPayloadError(
+                f"GET {path} page {page} answered without a list",
+                hint="check base_url points at the right API and version",
+                channel=http.channel,
+            )
+        yield found
+        total = response.headers.get(total_pages_header)
+        if (total is not None and total.isdigit() and page >= int(total)) or not found:
+            return
+        page += 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, JsonValue
+from typing import Any
+
+from pydantic import Field
 
 from omnisync.models._base import Frozen, Timestamp
 from omnisync.models._enums import (
@@ -78,7 +80,7 @@ class Return(Frozen):
     reason: str | None = None
     created_at: Timestamp
     updated_at: Timestamp
-    raw: dict[str, JsonValue] = Field(default_factory=dict, repr=False)
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
 class RefundLine(Frozen):
@@ -117,7 +119,7 @@ class Dispute(Frozen):
     status: DisputeStatus = DisputeStatus.OPEN
     opened_at: Timestamp
     evidence_due_by: Timestamp | None = None
-    raw: dict[str, JsonValue] = Field(default_factory=dict, repr=False)
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
 class SalesDocument(Frozen):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Self
 
-from pydantic import Field, JsonValue, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from omnisync.models._base import Frozen, Timestamp
 from omnisync.models._enums import FinancialStatus, FulfilmentStatus, OrderStatus, RiskLevel
@@ -121,7 +121,8 @@ class Order(Frozen):
     """An order as one channel reports it, keyed by ``(channel, external_id)``.
 
     Totals and the fulfilment status the channel reports are kept as it reports them; those it
-    leaves out are derived from the lines. ``raw`` keeps the channel's own payload for audit.
+    leaves out are derived from the lines. ``raw`` keeps the channel's own payload for audit
+    (its numbers as Decimal where omnisync parsed them).
     Every amount is in the order's ``currency`` (the shop's currency); what the buyer saw in
     another currency is in ``presentment_total``.
     """
@@ -152,7 +153,7 @@ class Order(Frozen):
     risk: RiskLevel | None = None
     note: str | None = None
     tags: tuple[str, ...] = ()
-    raw: dict[str, JsonValue] = Field(default_factory=dict, repr=False)
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
     @model_validator(mode="before")
     @classmethod

@@ -37,6 +37,7 @@ __all__ = [
     "SimulatorFactory",
     "SimulatorOptions",
     "iso",
+    "json_response",
     "serve",
 ]
 
@@ -60,12 +61,14 @@ SimulatorFactory = Callable[[SimulatorOptions], "SimApp"]
 
 
 class SimError(Exception):
-    """Raised inside a route to answer with ``status`` and an error body."""
+    """Raised inside a route to answer ``status`` with an error body (see `SimApp.error_body`);
+    ``code`` is the system's own error code, where it has them."""
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
-        self.body = {"error": message, **extra}
+        self.message = message
+        self.code = code
 
 
 @dataclass
@@ -74,8 +77,10 @@ class Faults:
 
     ``latency`` seconds are added to every request; ``rate``/``burst`` is the server's own
     rate limit (429 with Retry-After beyond it). `inject` queues failures for the next
-    requests: an HTTP status (429, 500, 503, ...), ``"reset"`` (connection dropped) or
-    ``"truncate"`` (a 200 whose JSON body is cut short).
+    requests: an HTTP status (429, 500, 503, ...), ``"reset"`` (connection dropped before the
+    request is processed), ``"drop"`` (processed, then the connection drops: the answer is
+    lost) or ``"truncate"`` (a 200 whose JSON body is cut short); ``"pass"`` lets a request
+    through, to aim a fault at a later one.
     """
 
     latency: float = 0.0
@@ -97,7 +102,8 @@ class Faults:
     def next_fault(self) -> int | str | None:
         """The fault the next request meets, if any: injected first, then the rate limit."""
         if self.queued:
-            return self.queued.popleft()
+            fault = self.queued.popleft()
+            return None if fault == "pass" else fault
         if self.rate is None:
             return None
         now = time.monotonic()
@@ -247,10 +253,13 @@ class SimApp:
                 headers = (
                     {"Retry-After": str(self.faults.retry_after)} if fault in (429, 503) else {}
                 )
-                return _error(fault, "injected fault" if fault != 429 else "rate limited", headers)
-            if request.headers.get("Authorization") != f"Bearer {self.token}":
-                return _error(401, "invalid or missing access token")
+                message = "rate limited" if fault == 429 else "injected fault"
+                return self.error_response(fault, message, headers=headers)
+            if not self.authorized(request):
+                return self.error_response(401, "invalid or missing credentials")
             response = self._dispatch(request)
+            if fault == "drop":
+                return "reset"
             if fault == "truncate" and response.status_code == 200:
                 return httpx.Response(
                     200,
@@ -268,25 +277,38 @@ class SimApp:
                 try:
                     result = handler(request, **match.groupdict())
                 except SimError as exc:
-                    return _error(exc.status, exc.body["error"], body=exc.body)
+                    return self.error_response(exc.status, exc.message, code=exc.code)
                 if isinstance(result, httpx.Response):
                     return result
                 status, body = result
-                return httpx.Response(
-                    status, content=dumps(body), headers={"Content-Type": "application/json"}
-                )
-        return _error(404, f"no route for {request.method} {path}")
+                return json_response(status, body)
+        return self.error_response(404, f"no route for {request.method} {path}")
+
+    def authorized(self, request: httpx.Request) -> bool:
+        """Whether the request carries the simulator's credentials (a bearer token here)."""
+        return bool(request.headers.get("Authorization") == f"Bearer {self.token}")
+
+    def error_body(self, status: int, message: str, code: str | None) -> dict[str, Any]:
+        """The JSON body of an error, in the simulated system's own shape."""
+        return {"error": message, **({"code": code} if code else {})}
+
+    def error_response(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """An error answer in the simulated system's shape."""
+        return json_response(status, self.error_body(status, message, code), headers)
 
 
-def _error(
-    status: int,
-    message: str,
-    headers: dict[str, str] | None = None,
-    body: dict[str, Any] | None = None,
-) -> httpx.Response:
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    """A JSON answer."""
     return httpx.Response(
         status,
-        content=dumps(body or {"error": message}),
+        content=dumps(body),
         headers={"Content-Type": "application/json", **(headers or {})},
     )
 

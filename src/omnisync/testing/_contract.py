@@ -78,10 +78,17 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
 
 
 async def _collect(pages: Any) -> list[Any]:
+    """Every item of every page; a rejected record fails the check, saying why."""
     items: list[Any] = []
     async for page in pages:
+        _no_rejects(page)
         items.extend(page.items)
     return items
+
+
+def _no_rejects(page: Any) -> None:
+    reasons = [f"{r.kind} {r.key}: {r.reason}" for r in page.rejects]
+    assert not reasons, f"the adapter could not map: {'; '.join(reasons)}"
 
 
 class AdapterContract:
@@ -205,6 +212,7 @@ class AdapterContract:
             ids: list[str] = []
             pages = 0
             async for page in adapter.pull_orders(None):
+                _no_rejects(page)
                 pages += 1
                 ids += [order.external_id for order in page.items]
             await adapter.aclose()
@@ -456,6 +464,7 @@ class AdapterContract:
         adapter.verify_webhook(headers, body)
         event = adapter.parse_webhook(headers, body)
         assert event.event_id
+        assert not event.rejects, f"the adapter could not map the delivery: {event.rejects}"
         assert event.orders or event.deleted_orders or event.offered or event.returns
 
     @requires(Capability.WEBHOOKS)
