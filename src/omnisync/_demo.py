@@ -2,30 +2,48 @@
 
 Three simulated sales channels and a simulated ERP: the ERP counts the warehouse, shoppers buy
 on every channel, omnisync imports and reserves, records sales in the ERP and pushes what each
-channel may still sell; two channels race for the last lamp; the warehouse ships.
+channel may still sell; two channels race for the last lamp; the warehouse ships. Adapter
+plugins that ship a simulator (Shopify, WooCommerce) join the story as more channels.
 """
 
 from __future__ import annotations
 
+import random
 import shutil
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 from tempfile import mkdtemp
+from typing import Any
 
 from rich.console import Console
 
+from omnisync import plugins
 from omnisync._api import AsyncOmnisync
 from omnisync.cli import _render
 from omnisync.config import load_config
 from omnisync.engine import SyncReport
 from omnisync.models import Fulfilment, FulfilmentLine, OrderStatus
-from omnisync.sim import SimMarket, SimWarehouse, register
+from omnisync.sim import SimMarket, SimulatorOptions, SimWarehouse, register
 
 __all__ = ["run_demo"]
 
 CHANNELS = ("shop", "marketplace", "pos")
+_RETRY = "retry = { initial_wait = 0.05, jitter = 0.05 }"
+# Adapter plugins that join the demo when installed: their channel, and its settings. They
+# talk to their simulators in this process, so the config left behind leaves them out.
+PLUGIN_CHANNELS = {
+    "woocommerce": (
+        "woo",
+        'base_url = "https://woo.demo.invalid", consumer_key = "ck_simulated", '
+        'consumer_secret = "sim-token"',
+    ),
+    "shopify": (
+        "shopify",
+        'shop = "demo", access_token = "sim-token", bulk_poll_seconds = 0.05',
+    ),
+}
 CATALOGUE = {
     "MUG-BLUE": "12.00",
     "TEA-GREEN": "6.50",
@@ -79,6 +97,33 @@ settings = { state_file = "sim-pos.json" }
 """
 
 
+def _plugin_channels() -> dict[str, tuple[str, Any]]:
+    """Installed adapter plugins with simulators: {adapter: (channel, simulator)}."""
+    adapters, factories = plugins.adapter_classes(), plugins.simulators()
+    found = {}
+    for adapter, (channel, _) in PLUGIN_CHANNELS.items():
+        if adapter in adapters and adapter in factories:
+            # Stores on a large plan (Shopify Plus refills 1000 points a second), so the
+            # story runs in seconds.
+            options = SimulatorOptions(latency=0.01, rate=1000.0)
+            simulator: Any = factories[adapter](options)
+            for sku in CATALOGUE:
+                simulator.add_listing(sku, 0)
+            found[adapter] = (channel, simulator)
+    return found
+
+
+def _config(extra: dict[str, tuple[str, Any]]) -> str:
+    text = DEMO_CONFIG
+    for adapter, (channel, _) in extra.items():
+        settings = PLUGIN_CHANNELS[adapter][1]
+        text += (
+            f'\n[channels.{channel}]\nadapter = "{adapter}"\n{_RETRY}\n'
+            f"settings = {{ {settings} }}\n"
+        )
+    return text
+
+
 def _prepare(folder: Path) -> tuple[SimWarehouse, dict[str, SimMarket]]:
     folder.mkdir(parents=True, exist_ok=True)
     for stale in (
@@ -88,7 +133,6 @@ def _prepare(folder: Path) -> tuple[SimWarehouse, dict[str, SimMarket]]:
         *(f"sim-{name}.json" for name in ("erp", *CHANNELS)),
     ):
         (folder / stale).unlink(missing_ok=True)
-    (folder / "omnisync.toml").write_text(DEMO_CONFIG, encoding="utf-8")
     erp = SimWarehouse("erp")
     erp.faults.latency = 0.01
     for sku, count in STOCK.items():
@@ -130,15 +174,22 @@ async def run_demo(console: Console, directory: Path | None = None) -> int:
     """Run the demo story in ``directory`` (a new temporary folder by default)."""
     started = time.monotonic()
     folder = (directory or Path(mkdtemp(prefix="omnisync-demo-"))).resolve()
-    erp, markets = _prepare(folder)
+    erp, sims = _prepare(folder)
+    markets: dict[str, Any] = dict(sims)
+    extra = _plugin_channels()
+    markets.update(dict(extra.values()))
+    config = folder / "omnisync.toml"
+    config.write_text(_config(extra), encoding="utf-8")
     console.rule("[bold]omnisync demo")
+    joined = "".join(f", {channel} ({adapter})" for adapter, (channel, _) in extra.items())
     console.print(
         f"Store: SQLite at {folder / 'omnisync.db'}\n"
         "Channels: shop, marketplace (shows at most 5), pos (holds 1 back, shows 0 "
-        "below 2); ERP: erp, counting the warehouse.\n"
+        f"below 2){joined}; ERP: erp, counting the warehouse.\n"
     )
     failures = 0
-    async with AsyncOmnisync(load_config(folder / "omnisync.toml")) as om:
+    transports = {channel: simulator.transport() for channel, simulator in extra.values()}
+    async with AsyncOmnisync(load_config(config), transports=transports) as om:
         console.print(
             "[bold]1.[/] The ERP counts the warehouse; omnisync pushes what each "
             "channel may sell (GIFT-SET is a bundle of 1 mug and 2 teas):"
@@ -151,8 +202,9 @@ async def run_demo(console: Console, directory: Path | None = None) -> int:
             "\n[bold]2.[/] Shoppers buy on every channel; omnisync syncs after each "
             "round (the marketplace throws a 429 and a 503 in round 2):"
         )
+        shoppers = random.Random(7)
         for round_number in (1, 2, 3):
-            placed = sum(len(market.shoppers(2)) for market in markets.values())
+            placed = sum(_shop(shoppers, market, 2) for market in markets.values())
             if round_number == 2:
                 markets["marketplace"].faults.inject(429, 503)
             report = await om.sync()
@@ -198,6 +250,8 @@ async def run_demo(console: Console, directory: Path | None = None) -> int:
         incidents = await om.incidents()
         letters = await om.dead_letters()
         orders = await om.orders(limit=1000)
+    # The plugin channels' simulators end with this process: leave a config without them.
+    config.write_text(DEMO_CONFIG, encoding="utf-8")
     held = sum(1 for stored in orders if stored.hold_reason)
     console.print(
         f"{len(orders)} orders imported, {held} on hold, {len(incidents)} oversell incident(s), "
@@ -217,6 +271,19 @@ async def run_demo(console: Console, directory: Path | None = None) -> int:
         soft_wrap=True,
     )
     return 1 if failures or mismatches else 0
+
+
+def _shop(rng: random.Random, channel: Any, count: int) -> int:
+    """``count`` shoppers each buy one to three units of something the channel shows."""
+    placed = 0
+    for _ in range(count):
+        offered = [sku for sku in CATALOGUE if channel.shown(sku) > 0]
+        if not offered:
+            break
+        sku = rng.choice(sorted(offered))
+        channel.place_order(sku, rng.randint(1, min(3, channel.shown(sku))))
+        placed += 1
+    return placed
 
 
 def _executable() -> str:

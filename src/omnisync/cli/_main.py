@@ -458,6 +458,7 @@ def demo(directory: Path | None) -> None:
 )
 @click.option("--latency", type=float, default=0.0, help="Seconds added to each request.")
 @click.option("--seed", type=int, default=0, help="Seed for its random choices.")
+@click.option("--rate", type=float, help="Calls (or cost points) a second it lets through.")
 def simulate(
     name: str,
     host: str,
@@ -467,6 +468,7 @@ def simulate(
     products: tuple[str, ...],
     latency: float,
     seed: int,
+    rate: float | None,
 ) -> None:
     """Serve the simulator NAME on a real port, for omnisync or any program to talk to.
 
@@ -489,7 +491,12 @@ def simulate(
             raise click.BadParameter(f"{spec!r} is not SKU=QTY", param_hint="--product")
         stock[sku] = int(quantity)
     options = SimulatorOptions(
-        products=stock, token=token, webhook_secret=webhook_secret, latency=latency, seed=seed
+        products=stock,
+        token=token,
+        webhook_secret=webhook_secret,
+        latency=latency,
+        seed=seed,
+        rate=rate,
     )
     server = serve(factories[name](options), host, port)
     out.print(f"{name} simulator on http://{host}:{server.server_address[1]} (Ctrl-C stops)")

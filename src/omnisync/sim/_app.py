@@ -47,13 +47,15 @@ Route = Callable[..., "tuple[int, Any] | httpx.Response"]
 @dataclass(frozen=True)
 class SimulatorOptions:
     """How to start a simulator: its products (SKU → quantity shown or on hand), the token
-    and webhook secret it accepts, its latency and its random seed."""
+    and webhook secret it accepts, its latency, its random seed, and ``rate``: how fast it
+    lets calls through (requests, or cost points, a second; ``None``: its own default)."""
 
     products: dict[str, int] = field(default_factory=dict)
     token: str = "sim-token"
     webhook_secret: str = "sim-webhook-secret"
     latency: float = 0.0
     seed: int = 0
+    rate: float | None = None
 
 
 SimulatorFactory = Callable[[SimulatorOptions], "SimApp"]

@@ -24,6 +24,7 @@ def _market(options: SimulatorOptions) -> SimMarket:
         "sim", token=options.token, webhook_secret=options.webhook_secret, seed=options.seed
     )
     market.faults.latency = options.latency
+    market.faults.rate = options.rate
     for sku, quantity in options.products.items():
         market.add_product(sku, quantity=quantity)
     return market

@@ -1,0 +1,631 @@
+"""The ``shopify`` adapter: the Shopify Admin GraphQL API.
+
+Facts it relies on (shopify.dev/docs/api/admin-graphql, versions 2026-01 to 2026-07, and
+shopify.dev/docs/api/usage/rate-limits): one endpoint, ``POST /admin/api/{version}/
+graphql.json`` with ``X-Shopify-Access-Token``; a calculated-cost budget reported in
+``extensions.cost.throttleStatus``, and a ``THROTTLED`` error, with HTTP 200 or 429, when a
+query costs more than is left; ``inventorySetQuantities`` takes at most 250 quantities, each
+with a ``changeFromQuantity`` compare-and-set (mandatory from 2026-04, as is ``@idempotent``
+on the mutation), and reports per-item ``userErrors``; fulfilments are created on fulfilment
+orders; webhooks are signed base64(HMAC-SHA256(body, client secret)) in
+``X-Shopify-Hmac-Sha256`` and carry ``X-Shopify-Event-Id``, the same on every redelivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import Field, JsonValue, SecretStr
+
+from omnisync.adapters import (
+    Capability,
+    HeaderAuth,
+    HTTPAdapter,
+    HTTPSettings,
+    Limits,
+    Offer,
+    Page,
+    RateLimit,
+    WebhookEvent,
+    map_records,
+    secret,
+)
+from omnisync.errors import (
+    ChannelError,
+    ConfigError,
+    InvalidPayloadError,
+    PermanentError,
+    RateLimitedError,
+    RecordError,
+    TransientError,
+)
+from omnisync.http import json_loads
+from omnisync.models import Fulfilment, Listing, Order, StockPushResult, StockUpdate
+from omnisync.webhooks import verify_hmac_sha256_base64
+from omnisync_shopify import _queries as q
+from omnisync_shopify._mapping import (
+    map_graphql_order,
+    map_refund,
+    map_rest_order,
+    numeric_id,
+)
+
+__all__ = ["ShopifyAdapter", "ShopifySettings"]
+
+log = logging.getLogger("omnisync.shopify")
+
+STALE = "CHANGE_FROM_QUANTITY_STALE"
+_SHIPPABLE = ("OPEN", "IN_PROGRESS")
+# Shopify refuses a query costing more than 1000 points (shopify.dev/docs/api/usage/limits);
+# pages are sized to stay under it with room to spare.
+_QUERY_BUDGET = 900.0
+
+
+class ShopifySettings(HTTPSettings):
+    """Settings of the ``shopify`` adapter.
+
+    ``shop`` is the store's handle (``acme`` for acme.myshopify.com); ``base_url`` overrides
+    the address altogether. ``location_id`` is where stock is set (default: the first active
+    location that fulfils online orders). A page holds at most ``page_size`` orders, fewer
+    when their cost would pass Shopify's limit of 1000 points a query, with ``line_items``
+    line items each (more are fetched separately). The first sync of a shop exports its
+    orders with one bulk operation unless ``bulk_first_sync`` is off.
+    """
+
+    shop: str | None = None
+    access_token: SecretStr = secret(env="SHOPIFY_ACCESS_TOKEN", description="shpat_...")
+    client_secret: SecretStr = secret(env="SHOPIFY_CLIENT_SECRET", default="")
+    api_version: str = Field(default="2026-07", pattern=r"^\d{4}-\d{2}$")
+    location_id: str | None = None
+    page_size: int = Field(default=50, ge=1, le=250)
+    line_items: int = Field(default=10, ge=1, le=250)
+    bulk_first_sync: bool = True
+    bulk_poll_seconds: float = Field(default=2.0, ge=0)
+
+
+def _gid(kind: str, value: str) -> str:
+    return value if value.startswith("gid://") else f"gid://shopify/{kind}/{value}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _order_key(payload: JsonValue) -> str:
+    if isinstance(payload, dict):
+        return numeric_id(payload.get("legacyResourceId") or payload.get("id") or "unknown")
+    return "unknown"
+
+
+class ShopifyAdapter(HTTPAdapter):
+    """A Shopify store: orders in, stock out, fulfilments out, webhooks."""
+
+    name = "shopify"
+    description = "Shopify (Admin GraphQL API)"
+    capabilities = frozenset(
+        {
+            Capability.PULL_ORDERS,
+            Capability.PULL_LISTINGS,
+            Capability.PUSH_STOCK,
+            Capability.PUSH_FULFILMENTS,
+            Capability.WEBHOOKS,
+        }
+    )
+    # Cost points, not requests: a 2000-point bucket refilling 100 a second is what stores
+    # report today; the live values in every response's throttleStatus take over from these.
+    limits = Limits(stock_batch_size=250, rate_limit=RateLimit(rate=100, burst=2000))
+    Settings = ShopifySettings
+    settings: ShopifySettings
+    default_base_url: ClassVar[str | None] = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._costs: dict[str, float] = {}
+        self._order_cost: float | None = None
+        self._location_id: str | None = None
+        self._skus_by_item: dict[str, str] = {}
+
+    def base_url(self) -> str:
+        if self.settings.base_url:
+            return self.settings.base_url
+        if not self.settings.shop:
+            raise ConfigError(
+                "set shop (the store's handle) or base_url",
+                key=f"channels.{self.channel}.settings.shop",
+            )
+        shop = self.settings.shop.removesuffix(".myshopify.com")
+        return f"https://{shop}.myshopify.com"
+
+    def auth(self) -> httpx.Auth:
+        return HeaderAuth("X-Shopify-Access-Token", self.settings.access_token)
+
+    # GraphQL plumbing --------------------------------------------------------------------
+
+    def classify_response(self, response: httpx.Response, channel: str) -> ChannelError | None:
+        """A throttled query is a rate limit whether it comes as 429 or as 200."""
+        if response.status_code in (200, 429) and b'"THROTTLED"' in response.content:
+            return RateLimitedError(
+                "Shopify throttled the query: its cost budget is spent",
+                retry_after=_throttle_wait(response.content),
+                channel=channel,
+                method="POST",
+                status_code=response.status_code,
+            )
+        return super().classify_response(response, channel)
+
+    async def _graphql(
+        self, document: str, variables: dict[str, Any], *, idempotent: bool = True
+    ) -> dict[str, Any]:
+        """Run a document; returns ``data``. Queries (and keyed mutations) may be retried."""
+        path = f"/admin/api/{self.settings.api_version}/graphql.json"
+        body = await self.http.request_json(
+            "POST",
+            path,
+            json={"query": document, "variables": variables},
+            idempotent=idempotent,
+            cost=self._costs.get(document, 50.0),
+        )
+        if not isinstance(body, dict):
+            raise InvalidPayloadError("the GraphQL answer is not an object", channel=self.channel)
+        self._observe(document, body.get("extensions"))
+        if body.get("errors"):
+            messages = "; ".join(str(e.get("message")) for e in body["errors"])
+            raise PermanentError(f"Shopify refused the query: {messages}", channel=self.channel)
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise InvalidPayloadError("the GraphQL answer has no data", channel=self.channel)
+        return data
+
+    def _observe(self, document: str, extensions: Any) -> None:
+        """Pace to the store's own budget, as each answer reports it."""
+        cost = extensions.get("cost") if isinstance(extensions, dict) else None
+        if not isinstance(cost, dict):
+            return
+        if cost.get("requestedQueryCost") is not None:
+            self._costs[document] = float(cost["requestedQueryCost"])
+        status = cost.get("throttleStatus") or {}
+        limiter = self.http.limiter
+        if limiter is not None and status:
+            limiter.rate = float(status.get("restoreRate") or limiter.rate)
+            limiter.burst = float(status.get("maximumAvailable") or limiter.burst)
+            limiter.observe(float(status.get("currentlyAvailable", limiter.burst)))
+
+    # Orders -----------------------------------------------------------------------------
+
+    def map_order(self, payload: JsonValue) -> Order:
+        if isinstance(payload, dict) and "currencyCode" in payload:
+            return map_graphql_order(payload, self.channel)
+        return map_rest_order(payload, self.channel)
+
+    async def pull_orders(self, since: datetime | None) -> AsyncIterator[Page[Order]]:
+        if since is None and self.settings.bulk_first_sync:
+            nodes = await self._bulk_export()
+            if nodes is not None:
+                for start in range(0, len(nodes), 250):
+                    orders, rejects = map_records(
+                        nodes[start : start + 250], self.map_order, kind="order", key=_order_key
+                    )
+                    yield Page(orders, rejects)
+                return
+        async for page in self._paged_orders(since):
+            yield page
+
+    def _page_size(self) -> int:
+        """As many orders as fit the query budget, as the last page's cost tells."""
+        if self._order_cost is None:
+            return min(self.settings.page_size, 2)
+        fits = int(_QUERY_BUDGET // max(self._order_cost, 1.0))
+        return max(1, min(self.settings.page_size, fits))
+
+    async def _paged_orders(self, since: datetime | None) -> AsyncIterator[Page[Order]]:
+        query = f"updated_at:>='{_iso(since)}'" if since is not None else None
+        after: str | None = None
+        while True:
+            first = self._page_size()
+            variables = {
+                "first": first,
+                "after": after,
+                "query": query,
+                "lines": self.settings.line_items,
+            }
+            connection = (await self._graphql(q.ORDERS, variables))["orders"]
+            self._order_cost = (self._costs.get(q.ORDERS, 0.0) - 2) / first
+            nodes = connection["nodes"]
+            for node in nodes:
+                await self._complete_line_items(node)
+                await self._add_fulfilments(node)
+            orders, rejects = map_records(nodes, self.map_order, kind="order", key=_order_key)
+            # Sorted by update time: everything before this page's last order is delivered.
+            yield Page(orders, rejects, max((o.updated_at for o in orders), default=None))
+            info = connection["pageInfo"]
+            if not info["hasNextPage"]:
+                return
+            after = info["endCursor"]
+
+    async def _complete_line_items(self, node: dict[str, Any]) -> None:
+        """Fetch the rest of an order's line items when they do not fit its first page."""
+        items = node.get("lineItems") or {}
+        info = items.get("pageInfo") or {}
+        while info.get("hasNextPage"):
+            variables = {
+                "id": node["id"],
+                "after": info["endCursor"],
+                "lines": self.settings.line_items,
+            }
+            more = (await self._graphql(q.LINE_ITEMS, variables))["order"]["lineItems"]
+            items["nodes"] = [*items["nodes"], *more["nodes"]]
+            info = more["pageInfo"]
+        items["pageInfo"] = info
+
+    async def _add_fulfilments(self, node: dict[str, Any]) -> None:
+        """Read what shipped, for an order with units taken off it (see ORDER_FULFILMENTS)."""
+        lines = (node.get("lineItems") or {}).get("nodes") or []
+        removed = any(line.get("currentQuantity") != line.get("quantity") for line in lines)
+        if removed and node.get("displayFulfillmentStatus") != "UNFULFILLED":
+            order = (await self._graphql(q.ORDER_FULFILMENTS, {"id": node["id"]}))["order"]
+            node["fulfillments"] = order["fulfillments"]
+
+    async def _bulk_export(self) -> list[dict[str, Any]] | None:
+        """Every order through one bulk operation; ``None`` if one cannot run now."""
+        run = (await self._graphql(q.BULK_RUN, {"query": q.BULK_ORDERS}))["bulkOperationRunQuery"]
+        if run["userErrors"]:
+            log.warning(
+                "bulk export not started (%s); paging instead", run["userErrors"][0].get("message")
+            )
+            return None
+        operation = run["bulkOperation"]
+        while operation["status"] in ("CREATED", "RUNNING"):
+            await asyncio.sleep(self.settings.bulk_poll_seconds)
+            operation = (await self._graphql(q.BULK_POLL, {"id": operation["id"]}))["node"]
+        if operation["status"] != "COMPLETED":
+            raise TransientError(
+                f"the bulk export ended {operation['status']} ({operation.get('errorCode')})",
+                channel=self.channel,
+            )
+        if not operation.get("url"):
+            return []  # a store without orders exports no file
+        # The file sits on a storage host: it must not receive the store's access token.
+        answer = await self.http.request("GET", operation["url"], auth=None, cost=0)
+        return _assemble_bulk(answer.text)
+
+    # Listings and stock ------------------------------------------------------------------
+
+    async def pull_listings(self) -> AsyncIterator[Page[Listing]]:
+        after: str | None = None
+        while True:
+            variables = {"first": 250, "after": after, "query": None}
+            connection = (await self._graphql(q.VARIANTS, variables))["productVariants"]
+            yield Page([self._listing(node) for node in connection["nodes"] if node.get("sku")])
+            if not connection["pageInfo"]["hasNextPage"]:
+                return
+            after = connection["pageInfo"]["endCursor"]
+
+    def _listing(self, node: dict[str, Any]) -> Listing:
+        item = node["inventoryItem"]["id"]
+        self._skus_by_item[numeric_id(item)] = node["sku"]
+        return Listing(
+            channel=self.channel,
+            sku=node["sku"],
+            product_id=numeric_id(node["product"]["id"]),
+            variant_id=numeric_id(node["id"]),
+            inventory_item_id=item,
+        )
+
+    async def _find(self, sku: str) -> Listing | None:
+        # The SKU search is a search index, not an exact match: check what comes back.
+        variables = {"first": 10, "after": None, "query": f"sku:'{sku}'"}
+        nodes = (await self._graphql(q.VARIANTS, variables))["productVariants"]["nodes"]
+        return next((self._listing(n) for n in nodes if n.get("sku") == sku), None)
+
+    async def _location(self) -> str:
+        if self._location_id is None:
+            if self.settings.location_id:
+                self._location_id = _gid("Location", self.settings.location_id)
+            else:
+                nodes = (await self._graphql(q.LOCATIONS, {}))["locations"]["nodes"]
+                active = [n for n in nodes if n.get("isActive") and n.get("fulfillsOnlineOrders")]
+                if not active:
+                    raise ConfigError(
+                        "the store has no active location that fulfils online orders",
+                        key=f"channels.{self.channel}.settings.location_id",
+                    )
+                self._location_id = active[0]["id"]
+        return self._location_id
+
+    async def push_stock(self, updates: Sequence[StockUpdate]) -> list[StockPushResult]:
+        """Set ``available`` with compare-and-set, so a sale omnisync has not seen is never
+        overwritten: on a stale compare the current quantity is read, and the channel is
+        never told to show more than it has left."""
+        location = await self._location()
+        items: dict[str, str] = {}
+        results: dict[str, StockPushResult] = {}
+        pending: list[tuple[StockUpdate, int | None]] = []
+        for update in updates:
+            listing = update.listing or await self._find(update.sku)
+            if listing is None or not listing.inventory_item_id:
+                results[update.sku] = StockPushResult(
+                    sku=update.sku, ok=False, error="no variant in the store has this SKU"
+                )
+                continue
+            items[update.sku] = listing.inventory_item_id
+            pending.append((update, update.previous))
+        for _ in range(3):
+            if not pending:
+                break
+            pending = await self._set_round(pending, items, location, results)
+        for update, _ in pending:
+            results[update.sku] = StockPushResult(
+                sku=update.sku,
+                ok=False,
+                retryable=True,
+                error="the quantity kept changing in Shopify; the next sync tries again",
+            )
+        return [results[update.sku] for update in updates]
+
+    async def _set_round(
+        self,
+        pending: list[tuple[StockUpdate, int | None]],
+        items: Mapping[str, str],
+        location: str,
+        results: dict[str, StockPushResult],
+    ) -> list[tuple[StockUpdate, int | None]]:
+        """One inventorySetQuantities call; returns what must be sent again."""
+        errors = await self._set(pending, items, location)
+        if not errors:
+            for update, _ in pending:
+                results[update.sku] = StockPushResult(
+                    sku=update.sku, ok=True, quantity=update.quantity
+                )
+            return []
+        again = []
+        for index, (update, compare) in enumerate(pending):
+            code, message = errors.get(index, ("", ""))
+            if code and code != STALE:
+                results[update.sku] = StockPushResult(sku=update.sku, ok=False, error=message)
+            else:
+                again.append((update, compare, code == STALE))
+        current = await self._available([items[u.sku] for u, _, _ in again], location)
+        retry: list[tuple[StockUpdate, int | None]] = []
+        for update, _, stale in again:
+            now = current.get(items[update.sku])
+            if now is None:
+                results[update.sku] = StockPushResult(
+                    sku=update.sku, ok=False, error="the item is not stocked at the location"
+                )
+            elif now == update.quantity:
+                results[update.sku] = StockPushResult(sku=update.sku, ok=True, quantity=now)
+            elif stale:  # sold meanwhile: never show more than the channel has left
+                retry.append(
+                    (update.model_copy(update={"quantity": min(update.quantity, now)}), now)
+                )
+            else:  # held back by another item's error: send again against the fresh value
+                retry.append((update, now))
+        return retry
+
+    async def _set(
+        self,
+        pending: Sequence[tuple[StockUpdate, int | None]],
+        items: Mapping[str, str],
+        location: str,
+    ) -> dict[int, tuple[str, str]]:
+        """Send one batch; the userErrors by the index of the quantity they name."""
+        quantities = [
+            {
+                "inventoryItemId": items[update.sku],
+                "locationId": location,
+                "quantity": update.quantity,
+                "changeFromQuantity": compare,
+            }
+            for update, compare in pending
+        ]
+        variables = {
+            "input": {
+                "name": "available",
+                "reason": "correction",
+                "referenceDocumentUri": f"gid://omnisync/StockPush/{uuid.uuid4()}",
+                "quantities": quantities,
+            },
+            # The same key on every retry of this call: Shopify applies it once.
+            "key": str(uuid.uuid4()),
+        }
+        payload = (await self._graphql(q.INVENTORY_SET, variables))["inventorySetQuantities"]
+        errors: dict[int, tuple[str, str]] = {}
+        for error in payload.get("userErrors") or []:
+            field = error.get("field") or []
+            if len(field) >= 3 and field[:2] == ["input", "quantities"] and field[2].isdigit():
+                errors[int(field[2])] = (str(error.get("code") or ""), str(error["message"]))
+            else:  # about the whole call: the same for every item, and for every retry
+                raise PermanentError(
+                    f"Shopify refused the stock update: {error['message']}", channel=self.channel
+                )
+        return errors
+
+    async def _available(self, item_ids: list[str], location: str) -> dict[str, int]:
+        if not item_ids:
+            return {}
+        variables = {"ids": item_ids, "location": location}
+        nodes = (await self._graphql(q.INVENTORY_LEVELS, variables))["nodes"]
+        current: dict[str, int] = {}
+        for node in nodes:
+            level = (node or {}).get("inventoryLevel")
+            for quantity in (level or {}).get("quantities") or []:
+                if quantity["name"] == "available":
+                    current[node["id"]] = int(quantity["quantity"])
+        return current
+
+    # Fulfilments --------------------------------------------------------------------------
+
+    async def push_fulfilment(self, fulfilment: Fulfilment) -> Fulfilment:
+        """Create the fulfilment on the order's fulfilment orders.
+
+        fulfillmentCreate takes no idempotency key, so it is not retried blindly; a later
+        attempt finds the earlier one (by tracking number, or because nothing remains to
+        ship) and returns it instead of shipping twice.
+        """
+        order_gid = _gid("Order", fulfilment.order_id)
+        order = (await self._graphql(q.FULFILLMENT_ORDERS, {"id": order_gid}))["order"]
+        if order is None:
+            raise RecordError(
+                f"Shopify has no order {fulfilment.order_id}",
+                channel=self.channel,
+                order=fulfilment.order_id,
+            )
+        existing = order.get("fulfillments") or []
+        for known in existing:
+            numbers = {info.get("number") for info in known.get("trackingInfo") or []}
+            if fulfilment.tracking_number and fulfilment.tracking_number in numbers:
+                return fulfilment.model_copy(update={"fulfilment_id": numeric_id(known["id"])})
+        plan = _allocate(fulfilment, _nodes_of(order["fulfillmentOrders"]))
+        if plan is None:
+            if existing:  # shipped already: an earlier attempt whose answer was lost
+                return fulfilment.model_copy(
+                    update={"fulfilment_id": numeric_id(existing[-1]["id"])}
+                )
+            raise RecordError(
+                "nothing of these lines is left to fulfil",
+                channel=self.channel,
+                order=fulfilment.order_id,
+            )
+        tracking = {
+            key: value
+            for key, value in (
+                ("company", fulfilment.carrier),
+                ("number", fulfilment.tracking_number),
+                ("url", fulfilment.tracking_url),
+            )
+            if value
+        }
+        variables = {
+            "fulfillment": {
+                "lineItemsByFulfillmentOrder": plan,
+                "notifyCustomer": fulfilment.notify_customer,
+                **({"trackingInfo": tracking} if tracking else {}),
+            }
+        }
+        created = (await self._graphql(q.FULFILLMENT_CREATE, variables, idempotent=False))[
+            "fulfillmentCreate"
+        ]
+        if created["userErrors"]:
+            raise PermanentError(
+                "Shopify refused the fulfilment: "
+                + "; ".join(e["message"] for e in created["userErrors"]),
+                channel=self.channel,
+            )
+        return fulfilment.model_copy(
+            update={"fulfilment_id": numeric_id(created["fulfillment"]["id"])}
+        )
+
+    # Webhooks -----------------------------------------------------------------------------
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
+        secret_value = self.settings.client_secret
+        if not secret_value.get_secret_value():
+            raise InvalidPayloadError(
+                "no client_secret is configured to verify webhooks",
+                hint=f"set channels.{self.channel}.settings.client_secret",
+                channel=self.channel,
+            )
+        verify_hmac_sha256_base64(
+            secret_value, body, headers.get("X-Shopify-Hmac-Sha256"), channel=self.channel
+        )
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        topic = headers.get("X-Shopify-Topic", "")
+        event_id = headers.get("X-Shopify-Event-Id") or headers.get("X-Shopify-Webhook-Id")
+        if not event_id:
+            raise InvalidPayloadError("webhook has no X-Shopify-Event-Id", channel=self.channel)
+        try:
+            payload = json_loads(body)
+        except ValueError:
+            raise InvalidPayloadError("webhook body is not JSON", channel=self.channel) from None
+        if topic == "orders/delete":
+            return WebhookEvent(event_id, topic, deleted_orders=(_order_key(payload),))
+        if topic.startswith("orders/"):
+            orders, rejects = map_records([payload], self.map_order, kind="order", key=_order_key)
+            return WebhookEvent(event_id, topic, orders=tuple(orders), rejects=tuple(rejects))
+        if topic == "refunds/create":
+            found = map_refund(payload, self.channel)
+            return WebhookEvent(event_id, topic, returns=(found,) if found else ())
+        if topic == "inventory_levels/update" and isinstance(payload, dict):
+            sku = self._skus_by_item.get(numeric_id(payload.get("inventory_item_id")))
+            if sku is not None and payload.get("available") is not None:
+                return WebhookEvent(
+                    event_id, topic, offered=(Offer(sku, int(payload["available"])),)
+                )
+        return WebhookEvent(event_id, topic)
+
+
+def _throttle_wait(content: bytes) -> float | None:
+    """Seconds until the budget covers the query: (cost − available) / restore rate."""
+    try:
+        cost = json.loads(content)["extensions"]["cost"]
+        status = cost["throttleStatus"]
+        missing = float(cost["requestedQueryCost"]) - float(status["currentlyAvailable"])
+        return max(missing / float(status["restoreRate"]), 0.1)
+    except (ValueError, KeyError, TypeError, ZeroDivisionError):
+        return None
+
+
+def _nodes_of(connection: Any) -> list[dict[str, Any]]:
+    return list((connection or {}).get("nodes") or [])
+
+
+def _allocate(
+    fulfilment: Fulfilment, fulfilment_orders: list[dict[str, Any]]
+) -> list[dict[str, Any]] | None:
+    """Fulfilment-order line items covering the fulfilment; ``None`` if nothing remains.
+
+    Raises `RecordError` when more is asked of a line than remains to ship.
+    """
+    wanted = {line.line_id: line.quantity for line in fulfilment.lines}
+    plan: dict[str, list[dict[str, Any]]] = {}
+    for fo in fulfilment_orders:
+        if fo.get("status") not in _SHIPPABLE:
+            continue
+        for item in _nodes_of(fo.get("lineItems")):
+            line_id = numeric_id(item["lineItem"]["id"])
+            take = min(wanted.get(line_id, 0), int(item["remainingQuantity"]))
+            if take > 0:
+                plan.setdefault(fo["id"], []).append({"id": item["id"], "quantity": take})
+                wanted[line_id] -= take
+    if not plan:
+        return None
+    short = {line: left for line, left in wanted.items() if left > 0}
+    if short:
+        raise RecordError(
+            f"more than remains to ship on line(s) {sorted(short)}", order=fulfilment.order_id
+        )
+    return [
+        {"fulfillmentOrderId": fo, "fulfillmentOrderLineItems": lines} for fo, lines in plan.items()
+    ]
+
+
+def _assemble_bulk(text: str) -> list[dict[str, Any]]:
+    """Orders from a bulk export: each nested connection's items come on their own lines
+    after their parent, pointing to it with ``__parentId``."""
+    orders: dict[str, dict[str, Any]] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        item = json_loads(line)
+        parent = item.pop("__parentId", None)
+        if parent is None:
+            item.setdefault("lineItems", [])
+            item.setdefault("shippingLines", [])
+            orders[item["id"]] = item
+        elif parent in orders:
+            kind = {"LineItem": "lineItems", "ShippingLine": "shippingLines"}.get(
+                str(item.get("id", "")).split("/")[3]
+                if str(item.get("id", "")).count("/") >= 4
+                else ""
+            )
+            if kind is not None:
+                orders[parent][kind].append(item)
+    return list(orders.values())

@@ -1,0 +1,244 @@
+"""The Shopify adapter driven through omnisync's engine against the simulator."""
+
+import httpx
+import pytest
+
+from omnisync import AsyncOmnisync, Capability, Fulfilment, FulfilmentLine
+from omnisync.config import parse_config
+from omnisync.errors import SignatureError
+from omnisync.models import StockUpdate
+from omnisync_shopify._simulator import ShopifySimulator
+
+pytestmark = pytest.mark.anyio
+SETTINGS = {
+    "shop": "acme",
+    "access_token": "shpat_simulated",
+    "client_secret": "shopify-client-secret",
+    "bulk_poll_seconds": 0,
+}
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def client(tmp_path, store: ShopifySimulator, **settings) -> AsyncOmnisync:
+    loaded = parse_config(
+        {
+            "store": {"url": f"sqlite:///{tmp_path / 'o.db'}"},
+            "locations": {"shelf": {}},
+            "channels": {
+                "shopify": {
+                    "adapter": "shopify",
+                    "settings": {**SETTINGS, **settings},
+                    "retry": {"initial_wait": 0, "jitter": 0},
+                }
+            },
+        },
+        base_dir=tmp_path,
+    )
+    return AsyncOmnisync(loaded, transports={"shopify": store.transport()})
+
+
+def shop(**options) -> ShopifySimulator:
+    # A budget that refills fast: the pacing itself is tested on its own.
+    options.setdefault("restore_rate", 50_000.0)
+    store = ShopifySimulator(**options)
+    for sku in ("MUG", "TEE", "CAP"):
+        store.add_product(sku, quantity=20)
+    return store
+
+
+async def test_a_first_sync_exports_every_order_in_bulk_then_pages_incrementally(tmp_path):
+    store = shop()
+    store.edit_quantity("MUG", 100)
+    placed = [store.place_order("MUG", 1) for _ in range(30)]
+    async with client(tmp_path, store) as om:
+        await om.set_stock("MUG", 100)
+        await om.set_stock("TEE", 100)
+        first = await om.sync()
+        assert first.channels["shopify"].counts["orders_imported"] == 30, first.to_dict()
+        assert store.calls["GET /bulk-operation-outputs/(?P<number>\\d+)\\.jsonl"] >= 1
+        store.place_order("TEE", 2)
+        second = await om.sync()
+        stored = await om.orders(limit=100)
+    assert second.channels["shopify"].counts["orders_imported"] == 1
+    assert {s.order.external_id for s in stored} >= set(placed)
+    assert len(stored) == 31
+
+
+async def test_pages_are_sized_to_stay_under_the_query_cost_limit(tmp_path):
+    store = shop()
+    for _ in range(12):
+        store.place_order("MUG", 1)
+    async with client(tmp_path, store, bulk_first_sync=False) as om:
+        await om.set_stock("MUG", 100)
+        report = await om.sync()
+    assert report.ok, report.to_dict()
+    assert report.channels["shopify"].counts["orders_imported"] == 12
+
+
+async def test_a_throttled_query_is_retried_once_the_budget_refills(tmp_path):
+    store = shop(restore_rate=5000.0)
+    store.place_order("MUG", 1)
+    async with client(tmp_path, store, bulk_first_sync=False) as om:
+        await om.set_stock("MUG", 100)
+        store.drain_budget(0)
+        report = await om.sync()
+    assert report.ok, report.to_dict()
+    assert report.channels["shopify"].counts["http_rate_limited"] >= 1
+    assert report.channels["shopify"].counts["orders_imported"] == 1
+
+
+async def test_stock_is_set_with_compare_and_set_and_never_above_what_the_channel_has(tmp_path):
+    store = shop()
+    async with client(tmp_path, store) as om:
+        await om.set_stock("MUG", 10)
+        await om.sync()
+        assert store.shown("MUG") == 10
+        store.buy({"MUG": 3})  # sold on Shopify; omnisync has not imported it yet
+        await om.set_stock("MUG", 12)  # a delivery: omnisync now wants 12 shown
+        await om.engine.run_step("shopify", Capability.PUSH_STOCK)
+        # The compare was stale: Shopify shows 7 and keeps it, rather than 12.
+        assert store.shown("MUG") == 7
+        await om.sync()  # imports the sale: 12 - 3 reserved = 9
+        await om.sync()
+    assert store.shown("MUG") == 9
+
+
+async def test_an_item_shopify_refuses_is_quarantined_and_the_rest_land(tmp_path):
+    store = shop()
+    store.add_product("GHOST", quantity=0, stocked=False)  # not stocked at the location
+    async with client(tmp_path, store) as om:
+        for sku in ("MUG", "TEE", "GHOST"):
+            await om.set_stock(sku, 4)
+        report = await om.sync()
+        letters = await om.dead_letters()
+    assert (store.shown("MUG"), store.shown("TEE")) == (4, 4)
+    assert report.channels["shopify"].counts["pushed"] == 2
+    assert [(d.kind, d.key) for d in letters] == [("stock_push", "GHOST")]
+
+
+async def test_a_lost_answer_to_a_stock_update_is_retried_and_applied_once(tmp_path):
+    store = shop()
+    async with client(tmp_path, store, location_id="gid://shopify/Location/1") as om:
+        await om.set_stock("MUG", 4)
+        await om.set_stock("TEE", 4)
+        await om.set_stock("CAP", 4)
+        adapter = om.engine.adapter("shopify")
+        listings = [item async for page in adapter.pull_listings() for item in page.items]
+        updates = [StockUpdate(sku=li.sku, quantity=6, previous=20, listing=li) for li in listings]
+        store.faults.inject("drop")  # the mutation runs, its answer never arrives
+        results = await adapter.push_stock(updates)
+    assert all(r.ok for r in results), results
+    assert [store.shown(s) for s in ("MUG", "TEE", "CAP")] == [6, 6, 6]
+    assert store.batch_sizes[-2:] == [3, 3]  # sent twice under one key, applied once
+
+
+async def test_an_order_with_many_lines_is_read_whole(tmp_path):
+    store = ShopifySimulator(restore_rate=50_000.0)
+    skus = [f"SKU-{n:02}" for n in range(23)]
+    for sku in skus:
+        store.add_product(sku, quantity=5)
+    placed = store.buy(dict.fromkeys(skus, 1))
+    async with client(tmp_path, store, bulk_first_sync=False, line_items=10) as om:
+        for sku in skus:
+            await om.set_stock(sku, 5)
+        await om.sync()
+        [stored] = await om.orders()
+    assert stored.order.external_id == str(placed["id"])
+    assert sorted(line.sku for line in stored.order.lines) == skus
+
+
+async def test_fulfilments_reach_shopify_once(tmp_path):
+    store = shop()
+    async with client(tmp_path, store) as om:
+        await om.set_stock("MUG", 10)
+        await om.sync()
+        placed = store.buy({"MUG": 2})
+        await om.sync()
+        line = str(placed["line_items"][0]["id"])
+        fulfilment = Fulfilment(
+            channel="shopify",
+            order_id=str(placed["id"]),
+            lines=(FulfilmentLine(line_id=line, quantity=2),),
+            carrier="DHL",
+            tracking_number="JD0001",
+        )
+        # Read the fulfilment orders, then the creation runs but its answer is lost.
+        store.faults.inject("pass", "drop")
+        with pytest.raises(Exception, match="could not be sent"):
+            await om.fulfil(fulfilment)
+        await om.sync()  # sent again: finds it done, by its tracking number
+        await om.sync()
+        [stored] = await om.orders()
+    assert stored.order.fulfilment_status.value == "fulfilled"
+    assert len(store.orders[placed["id"]]["fulfillments"]) == 1
+
+
+async def test_webhooks_orders_refunds_and_quantity_edits(tmp_path):
+    store = shop()
+    store.duplicate_webhooks = True
+    async with client(tmp_path, store) as om:
+        await om.set_stock("MUG", 10)
+        await om.sync()
+        store.drain_webhooks()
+        placed = store.buy({"MUG": 1})
+        deliveries = store.drain_webhooks()
+        created = [d for d in deliveries if d[0]["X-Shopify-Topic"] == "orders/create"]
+        assert len(created) == 2  # the same event, delivered twice
+        assert (await om.handle_webhook("shopify", *created[0])).counts["orders_imported"] == 1
+        assert (await om.handle_webhook("shopify", *created[1])).status == "duplicate"
+        headers, body = created[0]
+        with pytest.raises(SignatureError):
+            await om.handle_webhook(
+                "shopify", {**headers, "X-Shopify-Event-Id": "x"}, body.replace(b'"MUG"', b'"TEE"')
+            )
+        store.edit_quantity("MUG", 50)  # someone edits the quantity in Shopify's admin
+        for delivery in store.drain_webhooks():
+            await om.handle_webhook("shopify", *delivery)
+        await om.sync()
+        assert store.shown("MUG") == 9  # set back to what omnisync computes
+    assert placed
+
+
+async def test_a_high_risk_order_is_held(tmp_path):
+    store = shop()
+    async with client(tmp_path, store) as om:
+        await om.set_stock("MUG", 10)
+        await om.sync()
+        store.buy({"MUG": 1}, risk="HIGH")
+        await om.sync()
+        [held] = await om.orders(held=True)
+    assert held.hold_reason.startswith("high risk (shopify)")
+
+
+async def test_the_2026_01_api_version_works_too(tmp_path):
+    store = shop()
+    store.place_order("MUG", 1)
+    async with client(tmp_path, store, api_version="2026-01") as om:
+        await om.set_stock("MUG", 10)
+        report = await om.sync()
+    assert report.ok, report.to_dict()
+    assert store.shown("MUG") == 9
+
+
+async def test_the_access_token_never_reaches_the_bulk_file_host(tmp_path):
+    store = shop()
+    store.place_order("MUG", 1)
+    seen: list[httpx.Request] = []
+    inner = store.transport()
+
+    class Spy(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request):
+            seen.append(request)
+            return await inner.handle_async_request(request)
+
+    loaded = client(tmp_path, store).config
+    async with AsyncOmnisync(loaded, transports={"shopify": Spy()}) as om:
+        await om.set_stock("MUG", 10)
+        assert (await om.sync()).ok
+    downloads = [r for r in seen if "bulk-operation-outputs" in r.url.path]
+    assert downloads
+    assert all("X-Shopify-Access-Token" not in r.headers for r in downloads)
