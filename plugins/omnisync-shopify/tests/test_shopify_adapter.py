@@ -107,6 +107,20 @@ async def test_stock_is_set_with_compare_and_set_and_never_above_what_the_channe
     assert store.shown("MUG") == 9
 
 
+async def test_a_sale_between_read_and_write_is_never_overwritten(tmp_path):
+    store = shop()
+    async with client(tmp_path, store) as om:
+        await om.set_stock("MUG", 10)
+        await om.sync()
+        await om.set_stock("MUG", 15)
+        store.faults.arm("stale")  # one unit sells while the write is on its way
+        report = await om.sync()
+    assert report.ok, report.to_dict()
+    # 20 - 1 sold under the compare: Shopify keeps 9, never the 15 asked for.
+    assert store.shown("MUG") == 9
+    assert store.batch_sizes[-2:] == [1, 1]  # refused as stale, then sent against 9
+
+
 async def test_an_item_shopify_refuses_is_quarantined_and_the_rest_land(tmp_path):
     store = shop()
     store.add_product("GHOST", quantity=0, stocked=False)  # not stocked at the location

@@ -166,3 +166,28 @@ async def test_webhooks_ping_orders_products_and_deletions(tmp_path):
         headers = {"X-WC-Webhook-Topic": "order.deleted", "X-WC-Webhook-Delivery-ID": "d1"}
         deleted = adapter.parse_webhook(httpx.Headers(headers), b'{"id":76}')
         assert deleted.deleted_orders == ("76",)
+
+
+async def test_a_duplicated_delivery_imports_once_and_a_lost_one_is_caught_by_polling(tmp_path):
+    store = WooCommerceSimulator()
+    store.add_product("MUG", quantity=10)
+    async with client(tmp_path, store) as om:
+        await om.set_stock("MUG", 10)
+        await om.sync()
+        store.duplicate_webhooks = True
+        store.buy({"MUG": 1})
+        twice = store.drain_webhooks()
+        assert len(twice) == 2 and twice[0][1] == twice[1][1]
+        assert (await om.handle_webhook("woo", *twice[0])).counts["orders_imported"] == 1
+        # WooCommerce gives each attempt its own delivery id: the import itself is idempotent.
+        again = await om.handle_webhook("woo", *twice[1])
+        assert again.status == "accepted" and not again.counts.get("orders_imported")
+        assert len(await om.orders(limit=10)) == 1
+        store.duplicate_webhooks, store.webhook_loss = False, 1.0
+        store.buy({"MUG": 2})
+        assert not store.drain_webhooks() and store.lost_webhooks == 1
+        report = await om.sync()
+        stored = await om.orders(limit=10)
+    assert report.channels["woo"].counts["orders_imported"] == 1
+    assert sorted(line.quantity for s in stored for line in s.order.lines) == [1, 2]
+    assert store.shown("MUG") == 7

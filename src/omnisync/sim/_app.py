@@ -12,6 +12,7 @@ import asyncio
 import base64
 import copy
 import json
+import random
 import re
 import threading
 import time
@@ -90,6 +91,7 @@ class Faults:
     burst: float = 10.0
     retry_after: float = 0.05
     queued: deque[int | str] = field(default_factory=deque)
+    armed: Counter[str] = field(default_factory=Counter)
     _tokens: float = field(default=0.0, init=False)
     _updated: float = field(default_factory=time.monotonic, init=False)
 
@@ -100,6 +102,19 @@ class Faults:
         """Fail the next requests with ``faults``, in order, each repeated ``times``."""
         for fault in faults:
             self.queued.extend([fault] * times)
+
+    def arm(self, name: str, times: int = 1) -> None:
+        """Arm a fault a simulator springs at its own moment rather than on the next request:
+        ``"stale"`` makes the next stock write find the quantity changed under it (a sale the
+        writer has not seen), so its compare-and-set fails."""
+        self.armed[name] += times
+
+    def take(self, name: str) -> bool:
+        """Spring an armed fault, if there is one left."""
+        if self.armed[name] <= 0:
+            return False
+        self.armed[name] -= 1
+        return True
 
     def next_fault(self) -> int | str | None:
         """The fault the next request meets, if any: injected first, then the rate limit."""
@@ -170,6 +185,34 @@ class SimApp:
         self._routes: list[tuple[str, re.Pattern[str], Route]] = []
         self._last = datetime.min.replace(tzinfo=UTC)
         self._sequence = 0
+        self.webhooks: list[tuple[dict[str, str], bytes]] = []
+        """Webhook deliveries waiting to be sent (see `deliver`, `drain_webhooks`)."""
+        self.duplicate_webhooks = False
+        self.webhook_loss = 0.0
+        """Share of deliveries dropped on the way (0 to 1)."""
+        self.lost_webhooks = 0
+        self._loss = random.Random(0)
+
+    def deliver(
+        self,
+        headers: dict[str, str],
+        body: bytes,
+        per_copy: Callable[[], dict[str, str]] = dict,
+    ) -> None:
+        """Queue a webhook delivery: twice with ``duplicate_webhooks``, maybe not at all with
+        ``webhook_loss``. ``per_copy`` gives the headers that differ between two deliveries of
+        one event (a delivery id, say)."""
+        for _ in range(2 if self.duplicate_webhooks else 1):
+            if self.webhook_loss and self._loss.random() < self.webhook_loss:
+                self.lost_webhooks += 1
+                continue
+            self.webhooks.append(({**headers, **per_copy()}, body))
+
+    def drain_webhooks(self) -> list[tuple[dict[str, str], bytes]]:
+        """Deliveries waiting to be sent, oldest first; the queue is emptied."""
+        with self.lock:
+            deliveries, self.webhooks = self.webhooks, []
+            return deliveries
 
     def stamp(self) -> str:
         """Now, as a timestamp later than any handed out before (changes never tie)."""

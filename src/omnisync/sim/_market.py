@@ -109,10 +109,8 @@ class SimMarket(SimApp):
         self.returns: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
         self.fulfilments: dict[str, dict[str, Any]] = {}
-        self.webhooks: list[tuple[dict[str, str], bytes]] = []
         self.stale_reads = False
         self.duplicate_reads = False
-        self.duplicate_webhooks = False
         self.refused: dict[str, str] = {}
         self.batch_sizes: list[int] = []
         """How many items each stock batch call carried, in order."""
@@ -357,6 +355,11 @@ class SimMarket(SimApp):
             order["updated_at"] = self.stamp()
             self._save(order, "orders/updated")
 
+    def break_order(self, order_id: str) -> None:
+        """Damage a stored order (a negative line quantity), as a buggy client might."""
+        with self.lock:
+            self.orders[order_id]["lines"][0]["quantity"] = -1
+
     def stock_batches(self) -> list[int]:
         """How many items each stock batch call carried."""
         return list(self.batch_sizes)
@@ -392,14 +395,7 @@ class SimMarket(SimApp):
             "X-Sim-Event-Id": f"evt-{self._next_event()}",
             "X-Sim-Hmac-Sha256": hmac_sha256_base64(self.webhook_secret, body),
         }
-        copies = 2 if self.duplicate_webhooks else 1
-        self.webhooks.extend([(headers, body)] * copies)
-
-    def drain_webhooks(self) -> list[tuple[dict[str, str], bytes]]:
-        """Deliveries waiting to be sent, oldest first; the queue is emptied."""
-        with self.lock:
-            deliveries, self.webhooks = self.webhooks, []
-            return deliveries
+        self.deliver(headers, body)
 
     # API --------------------------------------------------------------------------------------
 
@@ -538,6 +534,8 @@ class SimMarket(SimApp):
         quantity = item.get("quantity")
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
             return {"sku": sku, "error": "quantity must be a whole number of at least 0"}
+        if self.faults.take("stale"):
+            product.quantity = max(product.quantity - 1, 0)  # a sale the writer has not seen
         expected = item.get("expected")
         if expected is not None and expected != product.quantity:
             return {"sku": sku, "error": "stale", "current": product.quantity}

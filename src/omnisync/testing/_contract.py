@@ -253,6 +253,59 @@ class AdapterContract:
 
         _run(scenario())
 
+    @requires(Capability.PULL_ORDERS)
+    def test_a_malformed_order_is_quarantined_and_the_rest_import(self, tmp_path: Path) -> None:
+        """One order that cannot be mapped becomes a dead letter holding its payload; the
+        orders around it import, and the sync goes on past it."""
+        sim: Any = self.simulator()
+        sim.add_listing("KIT-SKU", 10_000)
+        placed = [sim.place_order("KIT-SKU", 1) for _ in range(3)]
+        sim.break_order(placed[1])
+
+        async def scenario() -> None:
+            loaded = self._config(tmp_path, [Capability.PULL_ORDERS])
+            async with AsyncOmnisync(loaded, transports={CHANNEL: sim.transport()}) as om:
+                await om.set_stock("KIT-SKU", 10_000)
+                report = (await om.sync()).channels[CHANNEL]
+                assert report.counts["orders_imported"] == 2, report.to_dict()
+                letters = await om.dead_letters()
+                assert [(d.kind, d.key) for d in letters] == [("order", placed[1])], letters
+                assert letters[0].payload, "the dead letter lost the order's payload"
+                stored = {s.order.external_id for s in await om.orders(limit=10)}
+                assert stored == {placed[0], placed[2]}
+                again = (await om.sync()).channels[CHANNEL]
+                assert not again.counts["orders_imported"], "the cursor did not move past it"
+
+        _run(scenario())
+
+    @requires(Capability.PULL_ORDERS)
+    def test_an_unknown_sku_is_quarantined_and_reserved_once_known(self, tmp_path: Path) -> None:
+        """An order line naming a SKU omnisync does not know imports with the order, leaves a
+        dead letter, and reserves its stock when the SKU is known and the letter retried."""
+        sim: Any = self.simulator()
+        sim.add_listing("KIT-SKU", 10_000)
+        sim.add_listing("KIT-NEW", 10_000)
+        sim.place_order("KIT-SKU", 1)
+        sim.place_order("KIT-NEW", 2)
+
+        async def scenario() -> None:
+            loaded = self._config(tmp_path, [Capability.PULL_ORDERS])
+            async with AsyncOmnisync(loaded, transports={CHANNEL: sim.transport()}) as om:
+                await om.set_stock("KIT-SKU", 10)
+                report = (await om.sync()).channels[CHANNEL]
+                assert report.counts["orders_imported"] == 2, report.to_dict()
+                assert report.counts["unknown_skus"] == 1, report.to_dict()
+                letters = await om.dead_letters()
+                assert [d.kind for d in letters] == ["unknown_sku"], letters
+                await om.set_stock("KIT-NEW", 10)
+                outcomes = await om.retry_dead_letters()
+                assert all(outcome.ok for outcome in outcomes), outcomes
+                assert not await om.dead_letters()
+                cells = await om.stock_levels(["KIT-NEW"])
+                assert cells["KIT-NEW"]["shelf"].held == 2
+
+        _run(scenario())
+
     # Errors -----------------------------------------------------------------------------
 
     @requires(any_of=_READS)

@@ -20,8 +20,10 @@ class ContractSimulator(Protocol):
     The rest is needed only by the checks of the capabilities the adapter declares:
 
     - pull orders: ``add_listing(sku, quantity)``, ``place_order(sku, quantity) -> id``
-      (the id the adapter maps to ``Order.external_id``) and ``touch_order(id)``
-      (change an order so its update time moves);
+      (the id the adapter maps to ``Order.external_id``), ``touch_order(id)``
+      (change an order so its update time moves) and ``break_order(id)`` (damage the
+      stored order so the adapter cannot map it, as a real system's odd record would:
+      a negative line quantity, say);
     - push stock: ``add_listing``, ``shown(sku) -> int`` and ``stock_batches() -> list[int]``
       (how many items each stock-setting call carried);
     - pull returns: ``return_order(id) -> return id`` (goods received back);

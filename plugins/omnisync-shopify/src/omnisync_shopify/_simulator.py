@@ -797,14 +797,8 @@ class ShopifySimulator(SimApp):
         self.batch_sizes: list[int] = []
         """How many quantities each inventorySetQuantities call carried, in order (refused
         calls included)."""
-        self.webhooks: list[tuple[dict[str, str], bytes]] = []
         self.topics: set[str] = set(TOPICS)
         """The topics the app subscribes to; other events are not delivered."""
-        self.duplicate_webhooks = False
-        """Deliver every webhook twice (same X-Shopify-Event-Id), as Shopify may."""
-        self.webhook_loss = 0.0
-        """The share of deliveries lost (drawn from the seeded random generator)."""
-        self.lost_webhooks = 0
         self._available = maximum_available
         self._refilled = time.monotonic()
         self._order_number = 1000
@@ -1603,6 +1597,13 @@ class ShopifySimulator(SimApp):
         """A shopper buys; returns the order's legacy id (GraphQL ``legacyResourceId``)."""
         return str(self.buy({sku: quantity})["id"])
 
+    def break_order(self, order_id: str) -> None:
+        """Damage a stored order (negative line quantities), for the contract kit."""
+        with self.lock:
+            line = self._order_record(order_id)["line_items"][0]
+            for field in ("quantity", "current_quantity", "fulfillable_quantity"):
+                line[field] = -1
+
     def stock_batches(self) -> list[int]:
         """How many quantities each inventorySetQuantities call carried."""
         return list(self.batch_sizes)
@@ -1637,17 +1638,8 @@ class ShopifySimulator(SimApp):
             "X-Shopify-Triggered-At": now,
             "X-Shopify-Event-Id": self._uuid(),
         }
-        for _ in range(2 if self.duplicate_webhooks else 1):
-            if self.webhook_loss and self.rng.random() < self.webhook_loss:
-                self.lost_webhooks += 1
-                continue
-            self.webhooks.append(({**headers, "X-Shopify-Webhook-Id": self._uuid()}, body))
-
-    def drain_webhooks(self) -> list[tuple[dict[str, str], bytes]]:
-        """Deliveries waiting to be sent, oldest first; the queue is emptied."""
-        with self.lock:
-            deliveries, self.webhooks = self.webhooks, []
-            return deliveries
+        # A duplicate keeps X-Shopify-Event-Id and gets a fresh X-Shopify-Webhook-Id.
+        self.deliver(headers, body, lambda: {"X-Shopify-Webhook-Id": self._uuid()})
 
     # HTTP ----------------------------------------------------------------------------------
 
@@ -2271,6 +2263,8 @@ class ShopifySimulator(SimApp):
         earlier = self.idempotency.get(key) if key is not None else None
         if earlier is not None:
             return self._replay(earlier, fingerprint)
+        if input["quantities"] and self.faults.take("stale"):
+            self._sell_unseen(input["quantities"][0])
         errors = self._quantity_errors(input)
         outcome = {
             "fingerprint": fingerprint,
@@ -2280,6 +2274,16 @@ class ShopifySimulator(SimApp):
         if key is not None:
             self.idempotency[key] = outcome
         return self._set_payload(outcome)
+
+    def _sell_unseen(self, quantity: Record) -> None:
+        """The armed "stale" fault: one unit of the first item goes between the writer's
+        read and its write, so its changeFromQuantity no longer matches."""
+        item_id = _number(quantity["inventoryItemId"], "InventoryItem")
+        item = self.items.get(item_id) if item_id is not None else None
+        level = item["levels"].get(str(LOCATION_ID)) if item else None
+        if item is not None and level is not None and level["available"] > 0:
+            level["available"] -= 1
+            self._level_changed(item, level, self.stamp())
 
     def _idempotency_key(self, info: GraphQLResolveInfo[_Context]) -> str | None:
         directive = self._schema.get_directive("idempotent")

@@ -80,7 +80,6 @@ class WooCommerceSimulator(SimApp):
         self.orders: dict[int, dict[str, Any]] = {}
         self.notes: dict[int, list[dict[str, Any]]] = {}
         self.trackings: dict[int, list[dict[str, Any]]] = {}
-        self.webhooks: list[tuple[dict[str, str], bytes]] = []
         self.batch_sizes: list[int] = []
         self._sequence = 100
         self._route_all()
@@ -368,16 +367,13 @@ class WooCommerceSimulator(SimApp):
             "X-WC-Webhook-Resource": resource,
             "X-WC-Webhook-Event": event,
             "X-WC-Webhook-ID": "7",
-            "X-WC-Webhook-Delivery-ID": f"{self.next_number():032x}",
             "X-WC-Webhook-Signature": hmac_sha256_base64(self.webhook_secret, body),
         }
-        self.webhooks.append((headers, body))
+        # WooCommerce makes a new delivery id for every attempt.
+        self.deliver(headers, body, lambda: {"X-WC-Webhook-Delivery-ID": self._delivery_id()})
 
-    def drain_webhooks(self) -> list[tuple[dict[str, str], bytes]]:
-        """Deliveries waiting to be sent, oldest first; the queue is emptied."""
-        with self.lock:
-            deliveries, self.webhooks = self.webhooks, []
-            return deliveries
+    def _delivery_id(self) -> str:
+        return f"{self.next_number():032x}"
 
     # Orders API -------------------------------------------------------------------------
 
@@ -542,6 +538,11 @@ class WooCommerceSimulator(SimApp):
     def touch_order(self, order_id: str) -> None:
         """The merchant puts the order on hold, so it is modified."""
         self.set_status(int(order_id), "on-hold")
+
+    def break_order(self, order_id: str) -> None:
+        """Damage a stored order (a negative line quantity), as a faulty extension might."""
+        with self.lock:
+            self.orders[int(order_id)]["line_items"][0]["quantity"] = -1
 
     def stock_batches(self) -> list[int]:
         """How many items each batch call carried."""
