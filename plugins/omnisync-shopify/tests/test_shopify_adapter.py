@@ -7,7 +7,7 @@ from omnisync import AsyncOmnisync, Capability, Fulfilment, FulfilmentLine
 from omnisync.config import parse_config
 from omnisync.errors import SignatureError
 from omnisync.models import StockUpdate
-from omnisync_shopify._simulator import ShopifySimulator
+from omnisync_shopify._sim import ShopifySimulator
 
 pytestmark = pytest.mark.anyio
 SETTINGS = {

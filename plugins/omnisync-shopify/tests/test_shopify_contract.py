@@ -2,7 +2,7 @@
 
 from omnisync.testing import AdapterContract
 from omnisync_shopify import ShopifyAdapter
-from omnisync_shopify._simulator import ShopifySimulator
+from omnisync_shopify._sim import ShopifySimulator
 
 SETTINGS = {
     "shop": "acme",

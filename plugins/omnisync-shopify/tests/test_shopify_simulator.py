@@ -14,8 +14,8 @@ from omnisync.sim import SoldOut
 from omnisync.testing import ContractSimulator
 from omnisync.webhooks import verify_hmac_sha256_base64
 from omnisync_shopify import _queries as Q
-from omnisync_shopify._sim_schema import SCHEMA
-from omnisync_shopify._simulator import LOCATION_GID, STORAGE_HOST, ShopifySimulator
+from omnisync_shopify._sim import LOCATION_GID, STORAGE_HOST, ShopifySimulator
+from omnisync_shopify._sim._schema import SCHEMA
 
 pytestmark = pytest.mark.anyio
 PAYLOADS = Path(__file__).parent / "payloads"

@@ -11,7 +11,7 @@ from omnisync.sim import SimulatorFactory, SimulatorOptions
 from omnisync_shopify._adapter import ShopifyAdapter
 
 if TYPE_CHECKING:
-    from omnisync_shopify._simulator import ShopifySimulator
+    from omnisync_shopify._sim import ShopifySimulator
 
 
 @hookimpl
@@ -26,7 +26,7 @@ def simulator(options: SimulatorOptions) -> ShopifySimulator:
     Imported here, not at the top: the simulator runs GraphQL (graphql-core), which a
     process that only syncs has no need to load.
     """
-    from omnisync_shopify._simulator import ShopifySimulator
+    from omnisync_shopify._sim import ShopifySimulator
 
     store = ShopifySimulator(
         access_token=options.token, client_secret=options.webhook_secret, seed=options.seed
