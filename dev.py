@@ -2,7 +2,8 @@
 """Development commands that need nothing but Python 3.11+ and pip.
 
     python3 dev.py demo     run the demo sync on simulated channels (SQLite)
-    python3 dev.py test     run the whole test suite
+    python3 dev.py test     run the whole test suite (installs PostgreSQL for the store
+                            tests when it is missing and apt-get can)
     python3 dev.py lint     ruff and mypy --strict
     python3 dev.py shell    print the command that activates the environment
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -54,6 +56,26 @@ def ensure_environment() -> None:
     STAMP.write_text(wanted)
 
 
+def ensure_postgres() -> None:
+    """Install PostgreSQL from the Debian packages if it is missing, so the store tests run
+    on it too; the tests start a throwaway server of their own. Where it cannot be installed
+    (no apt-get, no root), those tests are skipped, or fail under OMNISYNC_REQUIRE_POSTGRES."""
+    if os.environ.get("OMNISYNC_TEST_POSTGRES") or list(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb")
+    ):
+        return
+    apt = shutil.which("apt-get")
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    sudo = [] if root else ["sudo", "-n"] if shutil.which("sudo") else None
+    if apt is None or sudo is None:
+        print("PostgreSQL is not installed and cannot be installed here: its tests skip")
+        return
+    print("installing PostgreSQL (Debian packages) for the store tests ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for step in (["update", "-qq"], ["install", "-y", "-q", "postgresql"]):
+        subprocess.run([*sudo, apt, *step], check=False, stdout=subprocess.DEVNULL, env=env)
+
+
 def run(*command: str) -> int:
     """Run a tool from .venv/bin in the project folder; returns its exit code."""
     tool, *args = command
@@ -72,6 +94,7 @@ def main(argv: list[str]) -> int:
     if name == "demo":
         return run("omnisync", "demo", *rest)
     if name == "test":
+        ensure_postgres()
         return run("python", "-m", "pytest", *rest)
     if name == "shell":
         print(f"source {BIN / 'activate'}")

@@ -59,12 +59,42 @@ def order(
     )
 
 
+class Stores:
+    """Where the tests' stores live: SQLite files by default; under the ``backend`` fixture's
+    PostgreSQL parameter, a fresh database for each place a test builds a world in."""
+
+    def __init__(self) -> None:
+        self.new_database: Callable[[], str] | None = None
+        self._urls: dict[Path, str] = {}
+
+    def url(self, place: Path) -> str:
+        """The store URL for a world built in ``place`` (the same URL for the same place)."""
+        if self.new_database is None:
+            return f"sqlite:///{place / 'omnisync.db'}"
+        if place not in self._urls:
+            self._urls[place] = self.new_database()
+        return self._urls[place]
+
+    @contextmanager
+    def on(self, new_database: Callable[[], str]) -> Iterator[None]:
+        """Put the stores in databases ``new_database`` makes, for the block."""
+        self.new_database, self._urls = new_database, {}
+        try:
+            yield
+        finally:
+            self.new_database, self._urls = None, {}
+
+
+stores = Stores()
+
+
 def config(tmp_path: Path, channels: dict[str, Any], **sections: Any) -> LoadedConfig:
-    """A checked configuration with its store in ``tmp_path`` and fast retries everywhere."""
+    """A checked configuration with its store at ``stores.url(tmp_path)`` and fast retries
+    everywhere."""
     for channel in channels.values():
         channel.setdefault("retry", dict(FAST_RETRY))
     data = {
-        "store": {"url": f"sqlite:///{tmp_path / 'omnisync.db'}"},
+        "store": {"url": stores.url(tmp_path)},
         "channels": channels,
         **sections,
     }

@@ -17,6 +17,7 @@ from omnisync._time import utcnow
 from omnisync.adapters import Capability
 from omnisync.config import LoadedConfig, ResolvedChannel, load_config
 from omnisync.engine import Availability, Engine, SyncReport
+from omnisync.engine._conflicts import retry_conflicts
 from omnisync.engine._counts import apply_count
 from omnisync.engine._events import deliver_events
 from omnisync.engine._importer import import_order
@@ -311,22 +312,30 @@ class AsyncOmnisync:
                     utcnow(),
                 )
             raise
-        report = ChannelReport(channel, resolved.adapter_class.name)
         ctx = self.engine.ctx
-        now = utcnow()
-        with self.store.transaction() as tx:
-            if not tx.remember_webhook(channel, event.event_id, now):
-                return WebhookResult("duplicate", event.event_id, event.topic, {})
-            for reject in event.rejects:
-                tx.quarantine(channel, reject.kind, reject.key, reject.reason, reject.payload, now)
-            apply_orders(tx, ctx, resolved, event.orders, now, report, [])
-            apply_deletions(tx, ctx, resolved, event.deleted_orders, now, report, [])
-            if event.stock and resolved.can(Capability.PULL_STOCK):
-                apply_stock(tx, ctx, resolved, event.stock, now, report, now)
-            tx.mark_moved_unless(channel, {offer.sku: offer.quantity for offer in event.offered})
-            apply_returns(tx, ctx, resolved, event.returns, now, report)
+
+        def apply() -> WebhookResult:
+            report = ChannelReport(channel, resolved.adapter_class.name)
+            now = utcnow()
+            with self.store.transaction() as tx:
+                if not tx.remember_webhook(channel, event.event_id, now):
+                    return WebhookResult("duplicate", event.event_id, event.topic, {})
+                for reject in event.rejects:
+                    tx.quarantine(
+                        channel, reject.kind, reject.key, reject.reason, reject.payload, now
+                    )
+                apply_orders(tx, ctx, resolved, event.orders, now, report, [])
+                apply_deletions(tx, ctx, resolved, event.deleted_orders, now, report, [])
+                if event.stock and resolved.can(Capability.PULL_STOCK):
+                    apply_stock(tx, ctx, resolved, event.stock, now, report, now)
+                offered = {offer.sku: offer.quantity for offer in event.offered}
+                tx.mark_moved_unless(channel, offered)
+                apply_returns(tx, ctx, resolved, event.returns, now, report)
+            return WebhookResult("accepted", event.event_id, event.topic, dict(report.counts))
+
+        result = await retry_conflicts(apply, f"webhook {event.event_id} of {channel}")
         deliver_events(self.store)
-        return WebhookResult("accepted", event.event_id, event.topic, dict(report.counts))
+        return result
 
     # Dead letters -----------------------------------------------------------------------------
 
@@ -390,6 +399,7 @@ class AsyncOmnisync:
         assert isinstance(payload, dict)
         order_id, sku = str(payload["order"]), str(payload["sku"])
         with self.store.transaction() as tx:
+            tx.lock_order(channel.name, order_id)
             stored = _stored_order(tx, channel.name, order_id)
             unknown = reconcile(tx, stored, channel, self.engine.ctx, utcnow()).unknown
         if any(key[1] == sku for key in unknown):

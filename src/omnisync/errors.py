@@ -17,6 +17,7 @@ OmnisyncError                  root: catch this to catch everything omnisync rai
 ├── WebhookError               a webhook delivery was rejected
 │   └── SignatureError         its signature does not match: not from the channel
 ├── StoreError                 the store cannot be used as asked
+│   ├── StoreConflictError     writers collided (a deadlock); the work can simply run again
 │   └── SchemaVersionError     the store was written by a newer omnisync
 └── CurrencyMismatchError      Money arithmetic across two currencies (also a ValueError)
 ```
@@ -45,6 +46,7 @@ __all__ = [
     "RetryableError",
     "SchemaVersionError",
     "SignatureError",
+    "StoreConflictError",
     "StoreError",
     "TransientError",
     "UnknownSKUError",
@@ -205,6 +207,14 @@ class SignatureError(WebhookError):
 
 class StoreError(OmnisyncError):
     """The store cannot be used as asked."""
+
+
+class StoreConflictError(StoreError):
+    """Two writers needed the same rows in opposite order and the database stopped one of
+    them (PostgreSQL's deadlock or serialisation failure). Nothing of its transaction was
+    kept; running the same work again succeeds. omnisync retries pages itself."""
+
+    default_hint = "run the sync again; nothing was half-written"
 
 
 class SchemaVersionError(StoreError):

@@ -10,11 +10,12 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from sqlalchemy import text
 
 from omnisync import AsyncOmnisync
 from omnisync.sim import serve
-from omnisync.store import SQLStore
-from tests.helpers import world
+from omnisync.store import SQLStore, open_store
+from tests.helpers import stores, world
 
 pytestmark = pytest.mark.anyio
 
@@ -130,7 +131,7 @@ async def test_a_crash_before_any_commit_and_a_rerun_converge(tmp_path):
 
 CONFIG = """\
 [store]
-url = "sqlite:///omnisync.db"
+url = "{store}"
 [engine]
 lock_ttl_seconds = 1
 [locations.main]
@@ -170,7 +171,7 @@ def test_a_sync_process_killed_at_random_points_converges_on_rerun(tmp_path):
     urls = {
         name: f"http://127.0.0.1:{server.server_address[1]}" for name, server in servers.items()
     }
-    (tmp_path / "omnisync.toml").write_text(CONFIG.format(**urls))
+    (tmp_path / "omnisync.toml").write_text(CONFIG.format(store=stores.url(tmp_path), **urls))
     command = [
         sys.executable,
         "-m",
@@ -202,12 +203,11 @@ def test_a_sync_process_killed_at_random_points_converges_on_rerun(tmp_path):
     references = [sale["reference"] for sale in w.erp.sales.values()]
     assert len(references) == len(set(references)), "a sale was created twice"
     loaded_orders = len(shop.orders) + len(market.orders)
-    import sqlite3
-
-    with sqlite3.connect(tmp_path / "omnisync.db") as conn:
-        assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == loaded_orders
-        held = dict(
-            conn.execute("SELECT sku, sum(reserved) FROM reservations GROUP BY sku").fetchall()
-        )
+    store = open_store(stores.url(tmp_path))
+    with store.reading() as tx:
+        assert tx.count_orders() == loaded_orders
+        rows = tx.conn.execute(text("SELECT sku, sum(reserved) FROM reservations GROUP BY sku"))
+        held = {sku: int(total) for sku, total in rows}
+    store.close()
     # every open unit is reserved exactly once: A 2+2, B 0 (cancel) + SET's 2 B, SET -> A 1
     assert held == {"A": 5, "B": 2}

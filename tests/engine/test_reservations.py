@@ -1,7 +1,10 @@
 """Reservations and counts, driven directly through the engine's import and count steps."""
 
+from __future__ import annotations
+
 from collections import defaultdict
 from datetime import timedelta
+from typing import ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +23,8 @@ from tests.helpers import T0, config, line, order
 class Harness:
     """A store with a source-counted location (main, for shop) and a local one (shelf, pos)."""
 
+    opened: ClassVar[list[Harness]] = []
+
     def __init__(self, tmp_path, **engine):
         loaded = config(
             tmp_path,
@@ -35,6 +40,7 @@ class Harness:
         )
         self.store = open_store(loaded.config.store.url)
         self.ctx = EngineContext(loaded, self.store)
+        Harness.opened.append(self)
 
     def imp(self, built):
         with self.store.transaction() as tx:
@@ -54,6 +60,13 @@ class Harness:
         with self.store.reading() as tx:
             stored = tx.get_order(channel, external_id)
             return tx.reservations_for_order(stored.id)
+
+
+@pytest.fixture(autouse=True)
+def _close_stores():
+    yield
+    while Harness.opened:
+        Harness.opened.pop().store.close()
 
 
 @pytest.fixture

@@ -2,18 +2,33 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
-from omnisync.errors import ConfigError, SchemaVersionError
+from omnisync.errors import ConfigError, SchemaVersionError, StoreError
 from omnisync.store import SCHEMA_VERSION, open_store
-from tests.helpers import T0
+from tests.helpers import T0, stores
 
 
-def test_a_new_store_is_created_at_the_current_schema_in_wal_mode(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
+@pytest.fixture
+def url(backend, tmp_path):
+    return stores.url(tmp_path)
+
+
+@pytest.fixture
+def store(url):
+    opened = open_store(url)
+    yield opened
+    opened.close()
+
+
+def test_a_new_store_is_created_at_the_current_schema(store):
     assert store.schema_version == SCHEMA_VERSION
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    open_store(f"sqlite:///{tmp_path / 'x.db'}").close()
     with sqlite3.connect(tmp_path / "x.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    store.close()
 
 
 def test_a_relative_path_is_next_to_the_configuration(tmp_path):
@@ -21,33 +36,51 @@ def test_a_relative_path_is_next_to_the_configuration(tmp_path):
     assert (tmp_path / "data" / "state.db").exists()
 
 
-def test_a_store_from_a_newer_omnisync_is_refused(tmp_path):
-    path = tmp_path / "x.db"
-    open_store(f"sqlite:///{path}").close()
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE omnisync_meta SET value = '99' WHERE key = 'schema_version'")
+def test_a_store_from_a_newer_omnisync_is_refused(store, url):
+    with store.transaction() as tx:
+        tx.conn.execute(text("UPDATE omnisync_meta SET value = '99' WHERE key = 'schema_version'"))
+    store.close()
     with pytest.raises(SchemaVersionError, match="upgrade omnisync"):
-        open_store(f"sqlite:///{path}")
+        open_store(url)
 
 
-def test_reopening_keeps_the_data(tmp_path):
-    url = f"sqlite:///{tmp_path / 'x.db'}"
-    store = open_store(url)
+def test_reopening_keeps_the_data(store, url):
     with store.transaction() as tx:
         tx.write_stock_level("A", "main", 3, T0, "test")
     store.close()
-    with open_store(url).reading() as tx:
+    again = open_store(url)
+    with again.reading() as tx:
         assert tx.stock_level("A", "main") == (3, T0)
+    again.close()
 
 
-def test_an_unsupported_store_url_is_a_configuration_error(tmp_path):
-    with pytest.raises(ConfigError, match=r"store\.url"):
-        open_store("mysql://localhost/x")
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://localhost/x", "unsupported store 'mysql'"),
+        ("postgresql+asyncpg://localhost/x", "through psycopg 3, not asyncpg"),
+        ("::not a url::", "not a database URL"),
+    ],
+)
+def test_an_unsupported_store_url_is_a_configuration_error(url, message):
+    with pytest.raises(ConfigError, match=r"store\.url") as caught:
+        open_store(url)
+    assert message in str(caught.value)
 
 
-def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
+def test_a_password_in_the_url_is_never_shown(pg_url):
+    secret_url = pg_url.replace("postgres@", "postgres:hunter2@")
+    store = open_store(secret_url.replace("postgresql+psycopg://", "postgres://"))
+    assert "hunter2" not in repr(store) and "hunter2" not in store.url
+    store.close()
+    unreachable = "postgresql://postgres:hunter2@127.0.0.1:9/nowhere"
+    with pytest.raises(StoreError) as caught:
+        open_store(unreachable)
+    assert "hunter2" not in str(caught.value)
+    assert "reachable" in str(caught.value)
 
+
+def test_a_failed_transaction_leaves_nothing_behind(store):
     def crash_mid_transaction():
         with store.transaction() as tx:
             tx.write_stock_level("A", "main", 3, T0, "test")
@@ -59,8 +92,7 @@ def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
         assert tx.stock_level("A", "main") is None
 
 
-def test_a_lock_is_exclusive_until_released_or_expired(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
+def test_a_lock_is_exclusive_until_released_or_expired(store):
     with store.transaction() as tx:
         assert tx.acquire_lock("channel:shop", "one", 60, T0) is None
         holder = tx.acquire_lock("channel:shop", "two", 60, T0 + timedelta(seconds=1))
@@ -70,9 +102,27 @@ def test_a_lock_is_exclusive_until_released_or_expired(tmp_path):
         assert tx.acquire_lock("channel:shop", "three", 60, T0) is None
 
 
-def test_cursors_only_move_forward(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
+def test_cursors_only_move_forward(store):
     with store.transaction() as tx:
         tx.set_cursor("shop", "orders", T0, T0)
         tx.set_cursor("shop", "orders", T0 - timedelta(hours=1), T0)
         assert tx.cursor("shop", "orders") == T0
+
+
+def test_a_database_restart_fails_one_transaction_and_the_next_reconnects(pg, pg_url):
+    if pg.data is None:
+        pytest.skip("the server is not one these tests started, so they cannot restart it")
+    store = open_store(pg_url)
+    with store.transaction() as tx:
+        tx.write_stock_level("A", "main", 3, T0, "test")
+
+    def write_across_a_restart():
+        with store.transaction() as tx:
+            pg.restart()  # the server goes away under an open transaction
+            tx.write_stock_level("A", "main", 4, T0, "test")
+
+    with pytest.raises(StoreError, match="reachable"):
+        write_across_a_restart()
+    with store.reading() as tx:
+        assert tx.stock_level("A", "main") == (3, T0)
+    store.close()

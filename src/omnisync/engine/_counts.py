@@ -26,10 +26,11 @@ def apply_count(
     changes nothing; returns whether the count was applied. Shipments from before ``as_of``
     are now reflected in the count, so the stock they held is released ("settled").
     """
+    tx.ensure_skus([sku], now)
+    tx.lock_skus([sku])
     current = tx.stock_level(sku, location)
     if current is not None and (as_of < current[1] or (as_of, on_hand) == (current[1], current[0])):
         return False  # out of order, or a re-read of the count already applied
-    tx.ensure_skus([sku], now)
     before = current[0] if current is not None else 0
     tx.write_stock_level(sku, location, on_hand, as_of, source)
     tx.append_ledger(
@@ -60,7 +61,8 @@ def confirm_counts(
     Needed when the inventory source recorded a shipment before the channel reported it: the
     count that shows the goods gone is then older than the shipment, and would never settle.
     """
-    rows = tx.shipped_rows(None, locations, before=before)
+    tx.lock_skus({row.sku for row in tx.shipped_rows(None, locations, before=before)})
+    rows = tx.shipped_rows(None, locations, before=before)  # again, now that none can move
     settle(tx, rows, source=source, now=now, note="counts confirmed after the source's lag")
     return len(rows)
 
@@ -98,6 +100,7 @@ def restock(
     """Returned goods back on the shelf. Where omnisync keeps the count, it goes up now;
     where an inventory source counts, its next count will show them."""
     if local:
+        tx.lock_skus([sku])
         tx.adjust_stock(sku, location, units, source="omnisync")
     tx.append_ledger(
         "restock",

@@ -46,6 +46,7 @@ def import_order(
     tx: Transaction, order: Order, channel: ResolvedChannel, ctx: EngineContext, now: datetime
 ) -> ImportResult:
     """Store ``order`` and reconcile its reservations, inside the caller's transaction."""
+    tx.lock_order(order.channel, order.external_id)
     stored = tx.get_order(order.channel, order.external_id)
     if stored is not None and order.updated_at < stored.order.updated_at:
         return ImportResult(ImportOutcome.STALE)

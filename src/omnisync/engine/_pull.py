@@ -7,15 +7,19 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from omnisync._logging import log_context
 from omnisync._time import utcnow
 from omnisync.adapters import Adapter, Page, RejectedRecord
 from omnisync.config import ResolvedChannel
+from omnisync.engine._conflicts import retry_conflicts
 from omnisync.engine._context import EngineContext
 from omnisync.engine._counts import apply_count, confirm_counts, restock
 from omnisync.engine._events import deliver_events
 from omnisync.engine._importer import import_order
 from omnisync.engine._report import ChannelReport
+from omnisync.engine._reservations import lock_for_import
 from omnisync.models import Order, OrderStatus, Return, ReturnDisposition, ReturnStatus, StockLevel
 from omnisync.store import Incident, Transaction
 
@@ -55,23 +59,22 @@ async def _pages(
     apply: Callable[[Transaction, list[T], datetime], datetime | None],
     report: ChannelReport,
     progress: Progress | None,
+    incidents: list[Incident] | None = None,
 ) -> None:
     """Read ``stream`` from its cursor (less the overlap) to the end, committing page by page.
 
     The cursor moves only after the records it covers are committed: to a page's checkpoint
-    as it lands, and to the newest change seen once the stream is read to the end.
+    as it lands, and to the newest change seen once the stream is read to the end. ``apply``
+    adds the incidents it finds to ``incidents``.
     """
     with ctx.store.reading() as tx:
         cursor = tx.cursor(channel.name, stream)
     since = cursor - ctx.overlap(channel) if cursor is not None else None
     newest = cursor
     async for page in pages(since):
-        now = utcnow()
-        with ctx.store.transaction() as tx:
-            report.counts["quarantined"] += quarantine_rejects(tx, channel.name, page.rejects, now)
-            seen = apply(tx, page.items, now)
-            if page.checkpoint is not None:
-                tx.set_cursor(channel.name, stream, page.checkpoint, now)
+        seen = await _commit_page(
+            ctx, channel, stream, page, apply, report, [] if incidents is None else incidents
+        )
         if seen is not None and (newest is None or seen > newest):
             newest = seen
         deliver_events(ctx.store)
@@ -80,6 +83,33 @@ async def _pages(
     if newest is not None:
         with ctx.store.transaction() as tx:
             tx.set_cursor(channel.name, stream, newest, utcnow())
+
+
+async def _commit_page(
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    stream: str,
+    page: Page[T],
+    apply: Callable[[Transaction, list[T], datetime], datetime | None],
+    report: ChannelReport,
+    incidents: list[Incident],
+) -> datetime | None:
+    """Apply one page in one transaction (again, with its counts and incidents reset, if
+    the database stopped it for colliding with another writer)."""
+    counts, found = report.counts.copy(), len(incidents)
+
+    def attempt() -> datetime | None:
+        report.counts = counts.copy()
+        del incidents[found:]
+        now = utcnow()
+        with ctx.store.transaction() as tx:
+            report.counts["quarantined"] += quarantine_rejects(tx, channel.name, page.rejects, now)
+            seen = apply(tx, page.items, now)
+            if page.checkpoint is not None:
+                tx.set_cursor(channel.name, stream, page.checkpoint, now)
+        return seen
+
+    return await retry_conflicts(attempt, f"a page of {channel.name} {stream}")
 
 
 # Orders ----------------------------------------------------------------------------------------
@@ -99,7 +129,9 @@ def apply_orders(
     Returns the newest ``updated_at`` among them.
     """
     newest: datetime | None = None
-    for order in sorted(orders, key=lambda o: (o.created_at, o.external_id)):
+    ordered = sorted(orders, key=lambda o: (o.created_at, o.external_id))
+    lock_for_import(tx, [o for o in ordered if o.channel == channel.name], ctx)
+    for order in ordered:
         newest = order.updated_at if newest is None else max(newest, order.updated_at)
         with log_context(order=order.external_id):
             outcome = _import_isolated(tx, ctx, channel, order, now, report, incidents)
@@ -123,6 +155,8 @@ def _import_isolated(
         try:
             with tx.conn.begin_nested():
                 result = import_order(tx, order, channel, ctx, now)
+        except (OperationalError, InterfaceError):
+            raise  # the database, not the order: the whole page is tried again
         except Exception as exc:  # one order's failure (even a plugin's bug) must not stop a sync
             log.warning("order %s quarantined: %s", order.external_id, exc, exc_info=True)
             reason = f"import failed: {exc}"
@@ -149,7 +183,7 @@ async def pull_orders(
     def apply(tx: Transaction, orders: list[Order], now: datetime) -> datetime | None:
         return apply_orders(tx, ctx, channel, orders, now, report, incidents)
 
-    await _pages(ctx, channel, "orders", adapter.pull_orders, apply, report, progress)
+    await _pages(ctx, channel, "orders", adapter.pull_orders, apply, report, progress, incidents)
 
 
 def apply_deletions(
@@ -193,6 +227,12 @@ def apply_stock(
     """Apply counts from an inventory source; returns the newest count time among them."""
     mapping = ctx.loaded.source_locations(channel.name)
     newest: datetime | None = None
+    levels = list(levels)
+    # Lock the page's SKUs at once, in order, so that a reservation taking them in the same
+    # order can never deadlock with this transaction.
+    counted = {level.sku for level in levels if level.location in mapping}
+    tx.ensure_skus(counted, now)
+    tx.lock_skus(counted)
     for level in levels:
         location = mapping.get(level.location)
         if location is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,7 +28,7 @@ from omnisync.engine._context import EngineContext
 from omnisync.models import Order
 from omnisync.store import Holder, Incident, ReservationRow, StoredOrder, Transaction
 
-__all__ = ["Reconciled", "reconcile"]
+__all__ = ["Reconciled", "lock_for_import", "order_skus", "reconcile"]
 
 log = logging.getLogger("omnisync.engine")
 
@@ -57,6 +58,27 @@ def _targets(order: Order, bundles: dict[str, dict[str, int]]) -> dict[Key, _Tar
         for sku, per in bundles.get(line.sku, {line.sku: 1}).items():
             targets[(line.line_id, sku)] = _Target(open_units * per, line.fulfilled_quantity * per)
     return targets
+
+
+def order_skus(order: Order, bundles: dict[str, dict[str, int]]) -> set[str]:
+    """Every SKU whose stock ``order`` can move (a bundle's components for a bundle)."""
+    return {sku for _, sku in _targets(order, bundles)}
+
+
+def lock_for_import(tx: Transaction, orders: Sequence[Order], ctx: EngineContext) -> None:
+    """Lock the orders, then every SKU they (or their stored versions) touch, each kind in
+    sorted order, before any of them is imported: writers that lock the same way never wait
+    on each other in a cycle, so pages of orders from several channels import side by side
+    without deadlocks."""
+    for channel, external_id in sorted({(o.channel, o.external_id) for o in orders}):
+        tx.lock_order(channel, external_id)
+    skus: set[str] = set()
+    for order in orders:
+        skus |= order_skus(order, ctx.bundles)
+        stored = tx.get_order(order.channel, order.external_id)
+        if stored is not None:
+            skus |= order_skus(stored.order, ctx.bundles)
+    tx.lock_skus(skus)
 
 
 def reconcile(
@@ -92,10 +114,15 @@ class _Reconciler:
         self.ref = f"{self.order.channel}:{self.order.external_id}"
 
     def run(self) -> Reconciled:
+        # Lock every SKU the order touches before reading its rows: a count settling one of
+        # them in another transaction then either finished first or waits for this one.
+        targets = _targets(self.order, self.ctx.bundles)
+        touched = {sku for _, sku in targets}
+        touched |= {row.sku for row in self.tx.reservations_for_order(self.stored.id)}
+        self.tx.lock_skus(touched)
         for row in self.tx.reservations_for_order(self.stored.id):
             self.rows[(row.line_id, row.sku)].append(row)
             self.next_seq = max(self.next_seq, row.seq + 1)
-        targets = _targets(self.order, self.ctx.bundles)
         known = self.tx.known_skus({sku for _, sku in targets})
         for key in list(targets):
             if key[1] not in known and key not in self.rows:
@@ -104,7 +131,6 @@ class _Reconciler:
         for key, rows in self.rows.items():
             if key not in targets:  # the line left the order: release it, keep what shipped
                 targets[key] = _Target(0, sum(row.shipped + row.settled for row in rows))
-        self.tx.lock_skus({sku for _, sku in targets})
         for key, target in targets.items():
             self._fulfil(key, target.fulfilled)
             self._reserve(key, target.open)

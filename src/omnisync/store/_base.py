@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 __all__ = ["TransactionBase"]
@@ -21,6 +21,18 @@ class TransactionBase:
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self.conn.dialect.name
+
+    def lock_key(self, namespace: str, key: str) -> None:
+        """Hold a lock on ``key`` in ``namespace`` until the transaction ends, so writers that
+        read, decide and write the same thing (an order, a channel lock) take turns.
+
+        SQLite serialises every writer already; PostgreSQL takes a transaction-scoped advisory
+        lock on a 64-bit hash of the name (a collision only makes two writers take turns).
+        """
+        if self.dialect != "postgresql":
+            return
+        name = f"omnisync:{namespace}:{key}"
+        self.conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
 
     def _upsert(
         self,
@@ -49,4 +61,5 @@ class TransactionBase:
         """Insert ``values`` unless a row with the same ``keys`` exists; True if inserted."""
         module: Any = postgresql if self.dialect == "postgresql" else sqlite
         stmt = module.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-        return bool(self.conn.execute(stmt).rowcount)
+        # RETURNING, not rowcount: psycopg reports no row count for a skipped insert.
+        return self.conn.execute(stmt.returning(table.c[keys[0]])).first() is not None

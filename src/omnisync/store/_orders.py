@@ -47,6 +47,11 @@ def _reservation(row: Any) -> ReservationRow:
 class OrdersMixin(TransactionBase):
     """Orders keyed by ``(channel, external_id)``, with a version that rises on each change."""
 
+    def lock_order(self, channel: str, external_id: str) -> None:
+        """Make other writers of this order wait until the transaction ends (a webhook and a
+        poll importing it at once, say), so it is stored once and reconciled once."""
+        self.lock_key("order", f"{channel}/{external_id}")
+
     def get_order(self, channel: str, external_id: str) -> StoredOrder | None:
         """The stored order, or ``None`` if omnisync has never imported it."""
         row = self.conn.execute(

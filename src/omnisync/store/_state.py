@@ -52,6 +52,7 @@ class StateMixin(TransactionBase):
         block the channel for ever; ``take_from`` names a holder known to be dead, whose lock
         is taken at once.
         """
+        self.lock_key("channel-lock", name)
         row = self.conn.execute(select(t.locks).where(t.locks.c.name == name)).first()
         expires = now + timedelta(seconds=ttl)
         if row is not None and row.owner not in (owner, take_from) and row.expires_at > now:

@@ -34,7 +34,7 @@ class StockMixin(TransactionBase):
 
     def ensure_skus(self, skus: Iterable[str], now: datetime) -> None:
         """Make the SKUs known to omnisync (a no-op for those already known)."""
-        for sku in set(skus):
+        for sku in sorted(set(skus)):  # in order: concurrent inserters cannot deadlock
             self._insert_ignore(t.skus, {"sku": sku, "created_at": now}, keys=("sku",))
 
     def known_skus(self, skus: Collection[str]) -> set[str]:

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from omnisync.errors import ConfigError, StoreError
+from omnisync.errors import ConfigError, StoreConflictError, StoreError
 from omnisync.store._migrations import migrate
 from omnisync.store._orders import OrdersMixin
 from omnisync.store._queues import QueuesMixin
@@ -55,16 +55,27 @@ class Store(ABC):
 
 
 class SQLStore(Store):
-    """A store on an SQL database through SQLAlchemy Core: SQLite (WAL mode) by default."""
+    """A store on an SQL database through SQLAlchemy Core: SQLite (WAL mode) by default,
+    PostgreSQL when several processes or machines share the work."""
 
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
         self.url = url
-        with self.transaction() as tx:
-            self.schema_version = migrate(tx.conn)
+        try:
+            with self.transaction() as tx:
+                tx.lock_key("schema", "migrate")  # two processes starting at once migrate once
+                self.schema_version = migrate(tx.conn)
+        except BaseException:
+            engine.dispose()
+            raise
 
     def __repr__(self) -> str:
         return f"<SQLStore {self.url}>"
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -74,22 +85,40 @@ class SQLStore(Store):
     @contextmanager
     def reading(self) -> Iterator[Transaction]:
         with self._errors(), self.engine.connect() as conn:
+            # info lives with the pooled connection: the mark must not outlast this read.
             conn.info["read_only"] = True
-            with conn.begin():
-                yield Transaction(conn)
+            try:
+                with conn.begin():
+                    yield Transaction(conn)
+            finally:
+                conn.info.pop("read_only", None)
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except OperationalError as exc:
+        except (OperationalError, InterfaceError) as exc:
+            if getattr(exc.orig, "sqlstate", None) in _CONFLICTS:
+                raise StoreConflictError(
+                    f"the store at {self.url} stopped a transaction that collided with "
+                    f"another: {_first_line(exc.orig)}"
+                ) from exc
             raise StoreError(
-                f"the store at {self.url} failed: {exc.orig}",
-                hint="check that the database is reachable and not locked by a stuck process",
+                f"the store at {self.url} failed: {_first_line(exc.orig)}",
+                hint="check that the database is reachable and not locked by a stuck process; "
+                "the next sync redoes what this one could not commit",
             ) from exc
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+_CONFLICTS = frozenset({"40P01", "40001"})
+"""PostgreSQL's deadlock_detected and serialization_failure: safe to run again."""
+
+
+def _first_line(error: BaseException | None) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -117,21 +146,50 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def _postgres_engine(url: str) -> Engine:
+    # Writers run at READ COMMITTED and take row or advisory locks on what they change (the
+    # SKUs whose stock moves, the order being imported, the channel lock being taken), so
+    # writers on different SKUs and channels run side by side. pre_ping: a connection the
+    # server dropped (a restart) is replaced, not handed out.
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"connect_timeout": 10, "application_name": "omnisync"},
+    )
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if conn.info.get("read_only"):
+            # One consistent snapshot for a whole read, as SQLite's WAL readers get.
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+    return engine
+
+
 def open_store(url: str, *, base_dir: Path | None = None) -> SQLStore:
     """Open (creating and migrating as needed) the store at ``url``.
 
     ``sqlite:///relative.db`` is resolved against ``base_dir`` (the configuration file's
     folder), so a scheduled job finds the same file whatever directory it starts in.
+    ``postgresql://user:password@host/database`` opens a PostgreSQL store (psycopg 3, from
+    ``pip install 'omnisync[postgres]'``).
     """
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(f"{url!r} is not a database URL ({exc})", key="store.url") from None
-    if parsed.get_backend_name() != "sqlite":
-        raise ConfigError(
-            f"unsupported store {parsed.get_backend_name()!r}",
-            key="store.url",
-            hint="use sqlite:///path/to/omnisync.db",
+    parsed = _parse(url)
+    if parsed.get_backend_name() == "postgresql":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "a PostgreSQL store needs psycopg 3, which is not installed",
+                key="store.url",
+                hint="pip install 'omnisync[postgres]'",
+            ) from None
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        return SQLStore(
+            _postgres_engine(parsed.render_as_string(hide_password=False)),
+            parsed.render_as_string(hide_password=True),
         )
     database = parsed.database or ""
     if database and database != ":memory:" and not Path(database).is_absolute() and base_dir:
@@ -143,3 +201,35 @@ def open_store(url: str, *, base_dir: Path | None = None) -> SQLStore:
         _sqlite_engine(parsed.render_as_string(hide_password=False)),
         parsed.render_as_string(hide_password=True),
     )
+
+
+def _parse(url: str) -> URL:
+    """``url`` as an SQLAlchemy URL of a supported backend, or a `ConfigError`."""
+    if url.startswith("postgres://"):  # the form Heroku and others hand out
+        url = "postgresql://" + url.removeprefix("postgres://")
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"{_redacted(url)!r} is not a database URL ({exc})", key="store.url"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"unsupported store {backend!r}",
+            key="store.url",
+            hint="use sqlite:///path/to/omnisync.db or postgresql://user@host/database",
+        )
+    driver = parsed.get_driver_name()
+    if backend == "postgresql" and "+" in parsed.drivername and driver != "psycopg":
+        raise ConfigError(
+            f"omnisync talks to PostgreSQL through psycopg 3, not {driver}",
+            key="store.url",
+            hint="write the URL as postgresql://user@host/database",
+        )
+    return parsed
+
+
+def _redacted(url: str) -> str:
+    # A URL too malformed to parse may still hold a password: show only its scheme.
+    return url.split("://", 1)[0] + "://..." if "://" in url else "..."
