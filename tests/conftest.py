@@ -47,14 +47,20 @@ def pg_url(pg: postgres.Cluster) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def backend(request: pytest.FixtureRequest) -> str:
     """Run the test once per store backend: the stores `tests.helpers` builds go to SQLite
-    files, then to fresh PostgreSQL schemas. Stores a test leaves open are closed after it
-    (a pooled PostgreSQL connection left to the garbage collector warns)."""
-    if request.param == "sqlite":
-        yield "sqlite"
-        return
-    cluster: postgres.Cluster = request.getfixturevalue("pg")
+    files, then to fresh PostgreSQL schemas (see `on_postgres`)."""
+    if request.param == "postgresql":
+        request.getfixturevalue("on_postgres")
+    return str(request.param)
+
+
+@pytest.fixture
+def on_postgres(pg: postgres.Cluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The stores `tests.helpers` builds go to fresh PostgreSQL schemas, dropped after the
+    test. Stores a test leaves open are closed after it (a pooled PostgreSQL connection
+    left to the garbage collector warns)."""
+    cluster = pg
     made: list[str] = []
     opened: list[SQLStore] = []
     original = SQLStore.__init__
@@ -69,7 +75,7 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(SQLStore, "__init__", remember)
     with stores.on(new_database):
-        yield "postgresql"
+        yield
     for store in opened:
         store.close()
     for url in made:

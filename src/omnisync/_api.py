@@ -15,6 +15,7 @@ import httpx
 
 from omnisync._time import utcnow
 from omnisync.adapters import Capability
+from omnisync.adapters._mapping import MAPPING_ERRORS, map_records, mapping_failure
 from omnisync.config import LoadedConfig, ResolvedChannel, load_config
 from omnisync.engine import Availability, Engine, SyncReport
 from omnisync.engine._conflicts import retry_conflicts
@@ -300,18 +301,29 @@ class AsyncOmnisync:
         adapter.verify_webhook(case_blind, body)
         try:
             event = adapter.parse_webhook(case_blind, body)
-        except InvalidPayloadError as exc:
+        except MAPPING_ERRORS as exc:
+            # Signed by the channel, yet unreadable: kept, with why, for an operator.
+            error = (
+                exc
+                if isinstance(exc, InvalidPayloadError)
+                else InvalidPayloadError(
+                    f"the webhook body could not be read: {mapping_failure(exc)}",
+                    channel=channel,
+                )
+            )
             with self.store.transaction() as tx:
                 key = hashlib.sha256(body).hexdigest()[:32]
                 tx.quarantine(
                     channel,
                     "webhook",
                     key,
-                    str(exc),
+                    str(error),
                     {"body": body.decode("utf-8", "replace")},
                     utcnow(),
                 )
-            raise
+            if error is exc:
+                raise
+            raise error from exc
         ctx = self.engine.ctx
 
         def apply() -> WebhookResult:
@@ -380,7 +392,20 @@ class AsyncOmnisync:
         if letter.kind == "unknown_sku":
             return self._retry_reservation(channel, letter)
         if letter.kind == "order":
-            order = self.engine.adapter(channel.name).map_order(letter.payload)
+            mapped, rejected = map_records(
+                [letter.payload],
+                self.engine.adapter(channel.name).map_order,
+                kind="order",
+                key=lambda _: letter.key,
+            )
+            if rejected:
+                raise InvalidPayloadError(
+                    f"still malformed: {rejected[0].reason}",
+                    channel=channel.name,
+                    hint="correct the order on the channel: its next change imports it and "
+                    "resolves this dead letter",
+                )
+            order = mapped[0]
         elif letter.kind == "order_import":
             order = Order.model_validate(letter.payload)
         else:

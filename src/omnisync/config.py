@@ -9,14 +9,15 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from omnisync._redact import secrets
+from omnisync._redact import redact_url, secrets
 from omnisync.adapters import Adapter, AdapterSettings, Capability
 from omnisync.errors import CapabilityError, ConfigError
 from omnisync.http import RetryPolicy
@@ -32,6 +33,7 @@ __all__ = [
     "ResolvedChannel",
     "RetryConfig",
     "StoreConfig",
+    "WorkerConfig",
     "load_config",
     "parse_config",
 ]
@@ -46,9 +48,21 @@ class _Section(BaseModel):
 
 
 class StoreConfig(_Section):
-    """``[store]``: where omnisync keeps its state."""
+    """``[store]``: where omnisync keeps its state (a password in ``url`` never shows)."""
 
     url: str = "sqlite:///omnisync.db"
+
+    @field_validator("url")
+    @classmethod
+    def _remember_password(cls, value: str) -> str:
+        password = urlsplit(value).password
+        if password:
+            secrets.add(unquote(password))  # scrubbed from every log line
+        return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "url" else value
 
 
 class EngineConfig(_Section):
@@ -64,6 +78,30 @@ class EngineConfig(_Section):
     hold_oversold: bool = True
     lock_ttl_seconds: float = Field(default=120.0, gt=0)
     count_lag_seconds: float = Field(default=3600.0, ge=0)
+
+
+class WorkerConfig(_Section):
+    """``[worker]``: how ``omnisync worker`` processes share the work (PostgreSQL stores).
+
+    ``schedule`` is a cron expression (a sixth field counts seconds) for the periodic tick
+    that queues a sync of every channel; ``concurrency`` how many jobs one worker runs at
+    once; a worker silent for ``stalled_seconds`` (it sends a heartbeat every
+    ``heartbeat_seconds``) is taken for dead and its jobs go back to the queue.
+    ``poll_seconds``: how often an idle worker looks for jobs it was not notified of.
+    """
+
+    schedule: str = "* * * * *"
+    concurrency: int = Field(default=4, ge=1)
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    stalled_seconds: float = Field(default=30.0, gt=0)
+    poll_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) not in (5, 6):
+            raise ValueError("a cron expression has five fields (six with seconds)")
+        return value
 
 
 class LocationConfig(_Section):
@@ -123,6 +161,7 @@ class Config(_Section):
 
     store: StoreConfig = StoreConfig()
     engine: EngineConfig = EngineConfig()
+    worker: WorkerConfig = WorkerConfig()
     locations: dict[str, LocationConfig] = Field(
         default_factory=lambda: {"default": LocationConfig()}
     )

@@ -10,12 +10,24 @@ from pydantic import JsonValue, ValidationError
 from omnisync.adapters._results import RejectedRecord
 from omnisync.errors import InvalidPayloadError
 
-__all__ = ["map_records"]
+__all__ = ["MAPPING_ERRORS", "map_records", "mapping_failure"]
 
 T = TypeVar("T")
 
+MAPPING_ERRORS: tuple[type[Exception], ...] = (
+    InvalidPayloadError,
+    ValidationError,
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    ArithmeticError,
+)
+"""What mapping a malformed payload raises: the record is bad, not the program."""
 
-def _reason(exc: Exception) -> str:
+
+def mapping_failure(exc: Exception) -> str:
+    """Why a payload could not be mapped, for an operator (field by field where known)."""
     if isinstance(exc, ValidationError):
         problems = [
             f"{'.'.join(str(p) for p in error['loc']) or 'payload'}: {error['msg']}"
@@ -45,20 +57,12 @@ def map_records(
     for payload in payloads:
         try:
             mapped.append(mapper(payload))
-        except (
-            InvalidPayloadError,
-            ValidationError,
-            KeyError,
-            TypeError,
-            ValueError,
-            AttributeError,
-            ArithmeticError,
-        ) as exc:
+        except MAPPING_ERRORS as exc:
             try:
                 name = key(payload)
             except Exception:
                 name = "unknown"
             rejected.append(
-                RejectedRecord(kind=kind, key=name, reason=_reason(exc), payload=payload)
+                RejectedRecord(kind=kind, key=name, reason=mapping_failure(exc), payload=payload)
             )
     return mapped, rejected

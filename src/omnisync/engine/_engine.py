@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 import httpx
@@ -49,7 +49,6 @@ class Engine:
         self._transports = dict(transports or {})
         self._adapters: dict[str, Adapter] = {}
         self.owner = owner or default_owner()
-        self._locks: ChannelLocks | None = None
 
     def adapter(self, name: str) -> Adapter:
         """The adapter instance serving channel ``name``, created on first use."""
@@ -88,20 +87,23 @@ class Engine:
         *,
         wait: bool = False,
         progress: Progress | None = None,
+        only: Collection[Capability] | None = None,
     ) -> SyncReport:
         """Sync ``channels`` (default: all) once and report what happened to each.
 
         A channel another sync is working on is skipped and marked busy, unless ``wait``,
-        which queues behind it.
+        which queues behind it. ``only`` limits the sync to those steps (a worker's job pulls
+        or pushes one channel, say). Several syncs of different channels may run at once.
         """
         names = self.channel_names(channels)
         report = SyncReport(started_at=utcnow())
         for name in names:
             adapter_name = self.ctx.channels[name].adapter_class.name
             report.channels[name] = ChannelReport(name, adapter_name)
-        async with self._locked(names, report, wait=wait) as held:
+        async with self._locked(names, report, wait=wait) as locks:
+            held = list(locks.held)
             before = self._http_stats(held)
-            await self._steps(held, report, progress)
+            await self._steps(held, report, progress, locks, only)
             deliver_events(self.ctx.store)
         prune_events(self.ctx.store)
         with self.ctx.store.reading() as tx:
@@ -124,17 +126,18 @@ class Engine:
         report = SyncReport(started_at=utcnow())
         name = self.channel_names([channel])[0]
         report.channels[name] = ChannelReport(name, self.ctx.channels[name].adapter_class.name)
-        async with self._locked([name], report, wait=False) as held:
-            if held:
-                await self._steps(held, report, None, only=capability)
+        async with self._locked([name], report, wait=False) as locks:
+            if locks.held:
+                await self._steps([name], report, None, locks, {capability})
                 deliver_events(self.ctx.store)
         return report.channels[name]
 
     @asynccontextmanager
     async def _locked(
         self, names: list[str], report: SyncReport, *, wait: bool
-    ) -> AsyncIterator[list[str]]:
-        """Hold the channels' locks for the block (see `ChannelLocks`); yields those held."""
+    ) -> AsyncIterator[ChannelLocks]:
+        """Hold the channels' locks for the block (see `ChannelLocks`); yields them (``held``
+        names those this sync got)."""
         locks = ChannelLocks(
             self.ctx.store, self.owner, self.ctx.loaded.config.engine.lock_ttl_seconds
         )
@@ -144,21 +147,20 @@ class Engine:
                 f"another sync ({holder.owner}) has held it since "
                 f"{holder.acquired_at:%Y-%m-%d %H:%M:%S} UTC"
             )
-        self._locks = locks
         keep_alive = asyncio.create_task(locks.keep_alive())
         try:
-            yield list(locks.held)
+            yield locks
         finally:
             keep_alive.cancel()
             locks.release()
-            self._locks = None
 
     async def _steps(
         self,
         names: list[str],
         report: SyncReport,
         progress: Progress | None,
-        only: Capability | None = None,
+        locks: ChannelLocks,
+        only: Collection[Capability] | None,
     ) -> None:
         ctx = self.ctx
 
@@ -190,23 +192,25 @@ class Engine:
             (Capability.PUSH_STOCK, lambda c, a, r: bound(push_stock, c, a, r)),
         ]
         for capability, step in plan:
-            if only is not None and capability is not only:
+            if only is not None and capability not in only:
                 continue
             runs = [
-                self._guard(report.channels[name], capability, step)
+                self._guard(report.channels[name], capability, step, locks)
                 for name in names
                 if self.ctx.channels[name].can(capability)
             ]
             await asyncio.gather(*runs)
 
-    async def _guard(self, report: ChannelReport, capability: Capability, step: Step) -> None:
+    async def _guard(
+        self, report: ChannelReport, capability: Capability, step: Step, locks: ChannelLocks
+    ) -> None:
         """Run one step for one channel; a failure is reported, never raised to the others.
 
         A channel that already failed in this sync skips its later steps.
         """
         if report.errors:
             return
-        lost_to = self._locks.lost.get(report.channel) if self._locks else None
+        lost_to = locks.lost.get(report.channel)
         if lost_to is not None:
             report.fail(capability.label, f"skipped: another sync ({lost_to}) took the channel")
             return

@@ -126,17 +126,30 @@ def apply_orders(
 ) -> datetime | None:
     """Import orders, oldest first, each in a savepoint so one bad order cannot spoil the rest.
 
-    Returns the newest ``updated_at`` among them.
+    An order quarantined before (its payload could not be mapped, or its import failed) that
+    now imports, fixed on the channel, has its dead letter resolved. Returns the newest
+    ``updated_at`` among them.
     """
     newest: datetime | None = None
     ordered = sorted(orders, key=lambda o: (o.created_at, o.external_id))
     lock_for_import(tx, [o for o in ordered if o.channel == channel.name], ctx)
+    quarantined = {kind: tx.unresolved_keys(channel.name, kind) for kind in _ORDER_LETTERS}
     for order in ordered:
         newest = order.updated_at if newest is None else max(newest, order.updated_at)
         with log_context(order=order.external_id):
             outcome = _import_isolated(tx, ctx, channel, order, now, report, incidents)
         report.counts[f"orders_{outcome}"] += 1
+        if outcome == "quarantined":
+            continue
+        for kind, keys in quarantined.items():
+            if order.external_id in keys:
+                tx.resolve_dead_letters(channel.name, kind, order.external_id, now)
+                report.counts["orders_unquarantined"] += 1
     return newest
+
+
+# Dead letters of an order that its next good import resolves.
+_ORDER_LETTERS = ("order", "order_import")
 
 
 def _import_isolated(
