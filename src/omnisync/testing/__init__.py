@@ -5,6 +5,7 @@ point, so installing omnisync is enough for pytest to use it.
 """
 
 from omnisync.testing._contract import AdapterContract, applies, requires
+from omnisync.testing._proxy import FaultProxy
 from omnisync.testing._simulator import ContractSimulator
 
-__all__ = ["AdapterContract", "ContractSimulator", "applies", "requires"]
+__all__ = ["AdapterContract", "ContractSimulator", "FaultProxy", "applies", "requires"]
