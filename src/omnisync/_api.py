@@ -55,7 +55,12 @@ from omnisync.store import (
 __all__ = ["AsyncOmnisync", "Omnisync", "RetryOutcome", "WebhookResult"]
 
 # Quarantined records pulled by a stream that a retry re-reads from the start.
-_STREAM_OF_KIND = {"return": "returns", "stock_level": "stock", "listing": "listings"}
+_STREAM_OF_KIND = {
+    "return": "returns",
+    "stock_level": "stock",
+    "listing": "listings",
+    "shipment": "shipments",
+}
 # Quarantined pushes that the next sync attempts again once their dead letter is resolved.
 _PUSH_KINDS = {"stock_push", "document", "customer", "fulfilment"}
 

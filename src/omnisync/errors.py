@@ -214,7 +214,10 @@ class StoreConflictError(StoreError):
     them (PostgreSQL's deadlock or serialisation failure). Nothing of its transaction was
     kept; running the same work again succeeds. omnisync retries pages itself."""
 
-    default_hint = "run the sync again; nothing was half-written"
+    default_hint = (
+        "nothing was half-written: run the sync again (for a webhook, answer 503 so the "
+        "channel delivers it again)"
+    )
 
 
 class SchemaVersionError(StoreError):

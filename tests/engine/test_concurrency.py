@@ -127,3 +127,18 @@ def test_counts_and_sales_at_once_leave_the_ledger_and_the_shelf_agreeing(tmp_pa
     assert sum(entry.on_hand_delta for entry in ledger) == cells["A"]["main"].on_hand
     assert sum(entry.held_delta for entry in ledger) == cells["A"]["main"].held
     ctx.store.close()
+
+
+def test_the_same_record_quarantined_at_once_counts_every_attempt(tmp_path):
+    ctx = context(tmp_path)
+
+    def quarantining(store: SQLStore) -> object:
+        with store.transaction() as tx:
+            tx.quarantine("shop", "webhook", "k1", "unreadable", {"body": "x"}, T0)
+        return None
+
+    at_once(ctx, [quarantining for _ in range(5)])
+    with ctx.store.reading() as tx:
+        [letter] = tx.dead_letters()
+    assert letter.attempts == 5
+    ctx.store.close()

@@ -1,5 +1,7 @@
 """Whole syncs against the simulators, over the real HTTP client."""
 
+import asyncio
+
 import pytest
 
 from omnisync.errors import SignatureError
@@ -490,3 +492,55 @@ async def test_an_order_deleted_on_the_channel_releases_its_stock(tmp_path):
     assert stored.order.is_cancelled
     assert stored.order.cancel_reason == "deleted on the channel"
     assert held == 0
+
+
+async def test_a_shipment_made_in_the_erp_reaches_the_orders_channel_once(tmp_path):
+    # The ERP counts its own shipments at once: no lag to wait out before settling them.
+    w = world(
+        tmp_path,
+        stock={"A": 10, "B": 5},
+        markets=("shop", "market"),
+        engine={"count_lag_seconds": 0},
+    )
+    async with w.client as om:
+        await om.sync()
+        first = w.market().buy({"A": 2, "B": 1})
+        other = w.market("market").buy({"A": 1})
+        await om.sync()  # imported, and recorded as sales in the ERP
+        reference = f"shop:{first['number']}"
+        w.erp.ship_sale(reference, tracking="JD0001")
+        report = await om.sync()
+        assert report.channels["erp"].counts["shipments"] == 1, report.to_dict()
+        again = await om.sync()
+        assert not again.channels["erp"].counts["shipments"]
+        shipped = w.market().orders[first["id"]]
+        assert [line["fulfilled"] for line in shipped["lines"]] == [2, 1]
+        assert [f["tracking_number"] for f in w.market().fulfilments.values()] == ["JD0001"]
+        assert w.market("market").orders[other["id"]]["lines"][0]["fulfilled"] == 0
+        await om.sync()  # the ERP's counts, confirmed after the shipment: nothing holds it now
+        cells = await om.stock_levels(["A", "B"])
+    assert (cells["A"]["main"].on_hand, cells["A"]["main"].held) == (8, 1)
+    assert (cells["B"]["main"].on_hand, cells["B"]["main"].held) == (4, 0)
+
+
+async def test_a_shipment_for_no_known_order_is_quarantined(tmp_path):
+    w = world(tmp_path, stock={"A": 10})
+    async with w.client as om:
+        await om.sync()
+        lines = [{"sku": "A", "quantity": 1}]
+        w.erp.sales["S9"] = {"id": "S9", "reference": "shop:#404", "lines": lines}
+        shipment = w.erp.ship_sale("shop:#404")
+        report = await om.sync()
+        letters = await om.dead_letters()
+    assert report.channels["erp"].counts["shipments_quarantined"] == 1
+    assert [(d.kind, d.key) for d in letters] == [("shipment", shipment["id"])]
+    assert "names no order omnisync imported" in letters[0].reason
+
+
+async def test_two_syncs_of_one_process_never_work_a_channel_at_once(tmp_path):
+    w = world(tmp_path, stock={"A": 10})
+    w.market().faults.latency = 0.2
+    async with w.client as om:
+        first, second = await asyncio.gather(om.sync(["shop"]), om.sync(["shop"]))
+    busy = [report.channels["shop"].busy for report in (first, second)]
+    assert sum(reason is not None for reason in busy) == 1, busy

@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from omnisync.errors import ConfigError, SchemaVersionError, StoreError
+from omnisync.models import Fulfilment, FulfilmentLine
 from omnisync.store import SCHEMA_VERSION, open_store
 from tests.helpers import T0, stores
 
@@ -126,3 +127,23 @@ def test_a_database_restart_fails_one_transaction_and_the_next_reconnects(pg, pg
     with store.reading() as tx:
         assert tx.stock_level("A", "main") == (3, T0)
     store.close()
+
+
+def test_a_store_at_schema_1_is_migrated(store, url):
+    with store.transaction() as tx:
+        tx.conn.execute(text("DROP INDEX uq_fulfilments_key"))
+        tx.conn.execute(text("ALTER TABLE fulfilments DROP COLUMN idempotency_key"))
+        tx.conn.execute(text("UPDATE omnisync_meta SET value = '1' WHERE key = 'schema_version'"))
+    store.close()
+    migrated = open_store(url)
+    assert migrated.schema_version == SCHEMA_VERSION == 2
+    with migrated.transaction() as tx:
+        order = Fulfilment(
+            channel="shop",
+            order_id="1",
+            lines=(FulfilmentLine(line_id="1", quantity=1),),
+            idempotency_key="erp:SH1",
+        )
+        assert tx.add_fulfilment(order, T0)
+        assert not tx.add_fulfilment(order, T0)  # the same shipment is recorded once
+    migrated.close()

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         Refund,
         Return,
         SalesDocument,
+        Shipment,
         StockLevel,
         StockPushResult,
         StockUpdate,
@@ -170,6 +171,12 @@ class Adapter:
     async def pull_returns(self, since: datetime | None) -> AsyncIterator[Page[Return]]:
         """Yield pages of returns updated at or after ``since``."""
         raise self._unsupported(Capability.PULL_RETURNS)
+        yield  # pragma: no cover
+
+    async def pull_shipments(self, since: datetime | None) -> AsyncIterator[Page[Shipment]]:
+        """Yield pages of shipments made since ``since`` (all when ``None``) for orders this
+        back office received as documents, each naming its document's reference."""
+        raise self._unsupported(Capability.PULL_SHIPMENTS)
         yield  # pragma: no cover
 
     async def push_stock(self, updates: Sequence[StockUpdate]) -> list[StockPushResult]:

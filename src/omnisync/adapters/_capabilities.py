@@ -20,6 +20,8 @@ class Capability(StrEnum):
     - ``push_stock``: set the quantity a channel offers for sale.
     - ``push_fulfilments``: tell the channel an order shipped, with tracking.
     - ``pull_returns``: read returns the channel has recorded.
+    - ``pull_shipments``: read what a back office shipped for the orders it was sent, so
+      each order's own channel hears of it as a fulfilment.
     - ``push_refunds``: refund a buyer through the channel.
     - ``push_documents``: record orders as sales orders, invoices or receipts (ERP, accounting).
     - ``push_customers``: create or update customers (CRM).
@@ -32,6 +34,7 @@ class Capability(StrEnum):
     PUSH_STOCK = "push_stock"
     PUSH_FULFILMENTS = "push_fulfilments"
     PULL_RETURNS = "pull_returns"
+    PULL_SHIPMENTS = "pull_shipments"
     PUSH_REFUNDS = "push_refunds"
     PUSH_DOCUMENTS = "push_documents"
     PUSH_CUSTOMERS = "push_customers"
@@ -50,6 +53,7 @@ CAPABILITY_METHODS: dict[Capability, tuple[str, ...]] = {
     Capability.PUSH_STOCK: ("push_stock",),
     Capability.PUSH_FULFILMENTS: ("push_fulfilment",),
     Capability.PULL_RETURNS: ("pull_returns",),
+    Capability.PULL_SHIPMENTS: ("pull_shipments",),
     Capability.PUSH_REFUNDS: ("push_refund",),
     Capability.PUSH_DOCUMENTS: ("push_document",),
     Capability.PUSH_CUSTOMERS: ("push_customer",),

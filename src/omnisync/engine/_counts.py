@@ -61,8 +61,16 @@ def confirm_counts(
     Needed when the inventory source recorded a shipment before the channel reported it: the
     count that shows the goods gone is then older than the shipment, and would never settle.
     """
-    tx.lock_skus({row.sku for row in tx.shipped_rows(None, locations, before=before)})
-    rows = tx.shipped_rows(None, locations, before=before)  # again, now that none can move
+    locked: set[str] = set()
+    while True:
+        # Lock the rows' SKUs, then read the rows again: one that shipped meanwhile brings a
+        # SKU not yet locked, and another turn.
+        rows = tx.shipped_rows(None, locations, before=before)
+        skus = {row.sku for row in rows}
+        if skus <= locked:
+            break
+        tx.lock_skus(skus)
+        locked |= skus
     settle(tx, rows, source=source, now=now, note="counts confirmed after the source's lag")
     return len(rows)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 
@@ -17,7 +18,14 @@ from omnisync.engine._context import EngineContext
 from omnisync.engine._events import deliver_events, prune_events
 from omnisync.engine._export import export_customers, export_documents, push_fulfilments
 from omnisync.engine._locks import ChannelLocks, default_owner
-from omnisync.engine._pull import Progress, pull_listings, pull_orders, pull_returns, pull_stock
+from omnisync.engine._pull import (
+    Progress,
+    pull_listings,
+    pull_orders,
+    pull_returns,
+    pull_shipments,
+    pull_stock,
+)
 from omnisync.engine._push import push_stock
 from omnisync.engine._report import ChannelReport, SyncReport
 from omnisync.errors import ConfigError, OmnisyncError
@@ -138,9 +146,9 @@ class Engine:
     ) -> AsyncIterator[ChannelLocks]:
         """Hold the channels' locks for the block (see `ChannelLocks`); yields them (``held``
         names those this sync got)."""
-        locks = ChannelLocks(
-            self.ctx.store, self.owner, self.ctx.loaded.config.engine.lock_ttl_seconds
-        )
+        # An owner of its own: two syncs of one process are as distinct as two processes.
+        owner = f"{self.owner}:{uuid.uuid4().hex[:6]}"
+        locks = ChannelLocks(self.ctx.store, owner, self.ctx.loaded.config.engine.lock_ttl_seconds)
         busy = await locks.acquire(names, wait=wait)
         for name, holder in busy.items():
             report.channels[name].busy = (
@@ -173,6 +181,9 @@ class Engine:
         async def returns(ch: ResolvedChannel, ad: Adapter, rep: ChannelReport) -> None:
             await pull_returns(ctx, ch, ad, rep, progress)
 
+        async def shipments(ch: ResolvedChannel, ad: Adapter, rep: ChannelReport) -> None:
+            await pull_shipments(ctx, ch, ad, rep, progress)
+
         async def bound(
             step: Callable[..., Awaitable[None]],
             ch: ResolvedChannel,
@@ -186,6 +197,7 @@ class Engine:
             (Capability.PULL_LISTINGS, lambda c, a, r: bound(pull_listings, c, a, r)),
             (Capability.PULL_ORDERS, orders),
             (Capability.PULL_RETURNS, returns),
+            (Capability.PULL_SHIPMENTS, shipments),
             (Capability.PUSH_DOCUMENTS, lambda c, a, r: bound(export_documents, c, a, r)),
             (Capability.PUSH_CUSTOMERS, lambda c, a, r: bound(export_customers, c, a, r)),
             (Capability.PUSH_FULFILMENTS, lambda c, a, r: bound(push_fulfilments, c, a, r)),

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterable
 
 from omnisync._time import utcnow
+from omnisync.errors import StoreError
 from omnisync.store import LockHolder, Store
 
 __all__ = ["ChannelLocks", "default_owner"]
@@ -71,7 +72,8 @@ class ChannelLocks:
         """Take or renew each lock; returns the channels someone else holds, and who."""
         busy: dict[str, LockHolder] = {}
         with self.store.transaction() as tx:
-            for channel in channels:
+            # In name order: two syncs taking overlapping sets never wait on each other in turn.
+            for channel in sorted(channels):
                 name = self._name(channel)
                 holder = tx.acquire_lock(name, self.owner, self.ttl, utcnow())
                 if holder is not None and _dead_here(holder.owner):
@@ -105,10 +107,14 @@ class ChannelLocks:
             self.held.remove(channel)
 
     async def keep_alive(self) -> None:
-        """Renew the locks until cancelled."""
+        """Renew the locks until cancelled. A renewal the store refuses (it is restarting,
+        say) is tried again at the next turn; the locks last ``ttl`` meanwhile."""
         while True:
             await asyncio.sleep(self.ttl / 3)
-            self.renew()
+            try:
+                self.renew()
+            except StoreError as exc:
+                log.warning("could not renew the channel locks: %s", exc)
 
     def release(self) -> None:
         """Give every lock back."""

@@ -20,7 +20,16 @@ from omnisync.engine._events import deliver_events
 from omnisync.engine._importer import import_order
 from omnisync.engine._report import ChannelReport
 from omnisync.engine._reservations import lock_for_import
-from omnisync.models import Order, OrderStatus, Return, ReturnDisposition, ReturnStatus, StockLevel
+from omnisync.engine._shipments import apply_shipments
+from omnisync.models import (
+    Order,
+    OrderStatus,
+    Return,
+    ReturnDisposition,
+    ReturnStatus,
+    Shipment,
+    StockLevel,
+)
 from omnisync.store import Incident, Transaction
 
 __all__ = [
@@ -31,6 +40,7 @@ __all__ = [
     "pull_listings",
     "pull_orders",
     "pull_returns",
+    "pull_shipments",
     "pull_stock",
 ]
 
@@ -211,6 +221,7 @@ def apply_deletions(
     """Treat orders the channel deleted as cancelled, so their stock is released."""
     cancelled = []
     for order_id in order_ids:
+        tx.lock_order(channel.name, order_id)  # read what no one else is changing
         stored = tx.get_order(channel.name, order_id)
         if stored is None or stored.order.is_cancelled:
             continue
@@ -277,9 +288,13 @@ async def pull_stock(
     await _pages(ctx, channel, "stock", adapter.pull_stock, apply, report, progress)
     # Read to the end: every count of this source is now confirmed as of read_at.
     lag = timedelta(seconds=ctx.loaded.config.engine.count_lag_seconds)
-    with ctx.store.transaction() as tx:
-        locations = ctx.loaded.source_locations(channel.name).values()
-        settled = confirm_counts(tx, locations, read_at - lag, source=channel.name, now=utcnow())
+    locations = ctx.loaded.source_locations(channel.name).values()
+
+    def confirm() -> int:
+        with ctx.store.transaction() as tx:
+            return confirm_counts(tx, locations, read_at - lag, source=channel.name, now=utcnow())
+
+    settled = await retry_conflicts(confirm, f"confirming the counts of {channel.name}")
     report.counts["shipments_settled"] += settled
     if report.counts["stock_unmapped"]:
         log.warning(
@@ -352,6 +367,21 @@ async def pull_returns(
         return apply_returns(tx, ctx, channel, returns, now, report)
 
     await _pages(ctx, channel, "returns", adapter.pull_returns, apply, report, progress)
+
+
+async def pull_shipments(
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    adapter: Adapter,
+    report: ChannelReport,
+    progress: Progress | None = None,
+) -> None:
+    """Read the back office's shipments since its cursor, as fulfilments to push."""
+
+    def apply(tx: Transaction, shipments: list[Shipment], now: datetime) -> datetime | None:
+        return apply_shipments(tx, ctx, channel, shipments, now, report)
+
+    await _pages(ctx, channel, "shipments", adapter.pull_shipments, apply, report, progress)
 
 
 async def pull_listings(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 
 from omnisync._logging import log_context
 from omnisync._time import utcnow
 from omnisync.adapters import Adapter, Capability
 from omnisync.config import ResolvedChannel
+from omnisync.engine._conflicts import retry_conflicts
 from omnisync.engine._context import EngineContext
 from omnisync.engine._report import ChannelReport
 from omnisync.engine._stockview import availability, sellable_skus
@@ -61,7 +63,13 @@ async def push_stock(
     size = adapter.limits.stock_batch_size
     for start in range(0, len(updates), size):
         outcomes = await _push_isolated(adapter, updates[start : start + size], report)
-        _record(ctx, channel, outcomes, report)
+        counts = report.counts.copy()
+
+        def record(outcomes: list[Outcome] = outcomes, counts: Counter[str] = counts) -> None:
+            report.counts = counts.copy()  # a collision's attempt counted nothing
+            _record(ctx, channel, outcomes, report)
+
+        await retry_conflicts(record, f"recording a push to {channel.name}")
 
 
 async def _push_isolated(

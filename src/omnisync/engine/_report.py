@@ -19,6 +19,7 @@ FAILURE_COUNTS = (
     "documents_failed",
     "customers_failed",
     "fulfilments_failed",
+    "shipments_quarantined",
 )
 """The counts of records that failed and were quarantined in a sync."""
 

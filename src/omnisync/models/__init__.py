@@ -14,6 +14,8 @@ from omnisync.models._after_sale import (
     Return,
     ReturnLine,
     SalesDocument,
+    Shipment,
+    ShipmentLine,
 )
 from omnisync.models._base import SKU, Timestamp
 from omnisync.models._enums import (
@@ -61,6 +63,8 @@ __all__ = [
     "ReturnStatus",
     "RiskLevel",
     "SalesDocument",
+    "Shipment",
+    "ShipmentLine",
     "ShippingLine",
     "StockLevel",
     "StockPushResult",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
-from omnisync.models._base import Frozen, Timestamp
+from omnisync.models._base import MAX_UNITS, SKU, Frozen, Identifier, Timestamp
 from omnisync.models._enums import (
     DisputeStatus,
     DocumentKind,
@@ -27,14 +27,16 @@ __all__ = [
     "Return",
     "ReturnLine",
     "SalesDocument",
+    "Shipment",
+    "ShipmentLine",
 ]
 
 
 class FulfilmentLine(Frozen):
     """``quantity`` units of an order line that shipped."""
 
-    line_id: str = Field(min_length=1)
-    quantity: int = Field(gt=0)
+    line_id: Identifier
+    quantity: int = Field(gt=0, le=MAX_UNITS)
 
 
 class Fulfilment(Frozen):
@@ -45,8 +47,8 @@ class Fulfilment(Frozen):
     send it again safely: the channel creates it once.
     """
 
-    channel: str = Field(min_length=1)
-    order_id: str = Field(min_length=1)
+    channel: Identifier
+    order_id: Identifier
     lines: tuple[FulfilmentLine, ...] = Field(min_length=1)
     location: str | None = None
     carrier: str | None = None
@@ -58,12 +60,35 @@ class Fulfilment(Frozen):
     idempotency_key: str | None = None
 
 
+class ShipmentLine(Frozen):
+    """``quantity`` units of ``sku`` that left in a shipment."""
+
+    sku: SKU
+    quantity: int = Field(gt=0, le=MAX_UNITS)
+
+
+class Shipment(Frozen):
+    """Goods a back office (an ERP, a warehouse) shipped for an order it received as a
+    document: ``reference`` is that document's (`SalesDocument.reference`), ``source_id`` the
+    back office's id for the shipment. omnisync turns it into a `Fulfilment` of the order's
+    channel, resolving the SKUs to the order's lines."""
+
+    source_id: Identifier
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=400)]
+    lines: tuple[ShipmentLine, ...] = Field(min_length=1)
+    location: str | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    shipped_at: Timestamp | None = None
+
+
 class ReturnLine(Frozen):
     """Units of an order line coming back, why, and whether they go back on the shelf."""
 
-    line_id: str = Field(min_length=1)
+    line_id: Identifier
     sku: str | None = None
-    quantity: int = Field(gt=0)
+    quantity: int = Field(gt=0, le=MAX_UNITS)
     reason: str | None = None
     disposition: ReturnDisposition = ReturnDisposition.RESTOCK
 
@@ -71,9 +96,9 @@ class ReturnLine(Frozen):
 class Return(Frozen):
     """A buyer's return of some of an order's lines, received at ``location``."""
 
-    channel: str = Field(min_length=1)
-    order_id: str = Field(min_length=1)
-    return_id: str = Field(min_length=1)
+    channel: Identifier
+    order_id: Identifier
+    return_id: Identifier
     status: ReturnStatus = ReturnStatus.REQUESTED
     lines: tuple[ReturnLine, ...] = Field(min_length=1)
     location: str | None = None
@@ -86,8 +111,8 @@ class Return(Frozen):
 class RefundLine(Frozen):
     """Units of an order line that a refund covers."""
 
-    line_id: str = Field(min_length=1)
-    quantity: int = Field(gt=0)
+    line_id: Identifier
+    quantity: int = Field(gt=0, le=MAX_UNITS)
 
 
 class Refund(Frozen):
@@ -97,8 +122,8 @@ class Refund(Frozen):
     request refund once.
     """
 
-    channel: str = Field(min_length=1)
-    order_id: str = Field(min_length=1)
+    channel: Identifier
+    order_id: Identifier
     amount: Money
     lines: tuple[RefundLine, ...] = ()
     reason: str | None = None
@@ -111,8 +136,8 @@ class Refund(Frozen):
 class Dispute(Frozen):
     """A buyer's bank contesting a payment (a chargeback)."""
 
-    channel: str = Field(min_length=1)
-    order_id: str = Field(min_length=1)
+    channel: Identifier
+    order_id: Identifier
     dispute_id: str = Field(min_length=1)
     amount: Money
     reason: str | None = None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from omnisync.models._base import Frozen, Timestamp
+from omnisync.models._base import MAX_UNITS, Frozen, Identifier, Timestamp
 from omnisync.models._enums import FinancialStatus, FulfilmentStatus, OrderStatus, RiskLevel
 from omnisync.models._money import Currency, Money
 from omnisync.models._party import Address, Customer
@@ -42,15 +42,15 @@ class OrderLine(Frozen):
     what the line reserves. ``sku`` is ``None`` for lines that are not stock (a tip, a custom item).
     """
 
-    line_id: str = Field(min_length=1)
-    sku: str | None = None
+    line_id: Identifier
+    sku: Annotated[str, StringConstraints(max_length=255)] | None = None
     title: str = ""
-    quantity: int = Field(ge=0)
+    quantity: int = Field(ge=0, le=MAX_UNITS)
     unit_price: Money
     discounts: tuple[Discount, ...] = ()
     taxes: tuple[TaxLine, ...] = ()
-    fulfilled_quantity: int = Field(default=0, ge=0)
-    cancelled_quantity: int = Field(default=0, ge=0)
+    fulfilled_quantity: int = Field(default=0, ge=0, le=MAX_UNITS)
+    cancelled_quantity: int = Field(default=0, ge=0, le=MAX_UNITS)
 
     @field_validator("sku", mode="before")
     @classmethod
@@ -127,9 +127,9 @@ class Order(Frozen):
     another currency is in ``presentment_total``.
     """
 
-    channel: str = Field(min_length=1)
-    external_id: str = Field(min_length=1)
-    number: str = ""
+    channel: Identifier
+    external_id: Identifier
+    number: Annotated[str, StringConstraints(max_length=255)] = ""
     status: OrderStatus = OrderStatus.OPEN
     financial_status: FinancialStatus = FinancialStatus.PENDING
     fulfilment_status: FulfilmentStatus = _derived()

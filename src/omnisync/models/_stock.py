@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from omnisync.models._base import SKU, Frozen, Timestamp
+from omnisync.models._base import MAX_UNITS, SKU, Frozen, Identifier, Timestamp
 
 __all__ = ["Listing", "StockLevel", "StockPushResult", "StockUpdate"]
 
@@ -20,8 +20,8 @@ class StockLevel(Frozen):
     """
 
     sku: SKU
-    location: str = Field(min_length=1)
-    on_hand: int
+    location: Identifier
+    on_hand: int = Field(ge=-MAX_UNITS, le=MAX_UNITS)
     as_of: Timestamp | None = None
 
 
@@ -45,7 +45,7 @@ class StockUpdate(Frozen):
     """
 
     sku: SKU
-    quantity: int = Field(ge=0)
+    quantity: int = Field(ge=0, le=MAX_UNITS)
     previous: int | None = None
     listing: Listing | None = None
 

@@ -50,6 +50,8 @@ from omnisync.models import (
     ReturnLine,
     ReturnStatus,
     SalesDocument,
+    Shipment,
+    ShipmentLine,
     ShippingLine,
     StockLevel,
     StockPushResult,
@@ -460,7 +462,12 @@ class SimInventoryAdapter(_SimAdapter):
     name = "sim-inventory"
     description = "Simulated ERP (built in): stock counts in, sales and customers out"
     capabilities = frozenset(
-        {Capability.PULL_STOCK, Capability.PUSH_DOCUMENTS, Capability.PUSH_CUSTOMERS}
+        {
+            Capability.PULL_STOCK,
+            Capability.PULL_SHIPMENTS,
+            Capability.PUSH_DOCUMENTS,
+            Capability.PUSH_CUSTOMERS,
+        }
     )
     limits = Limits(rate_limit=RateLimit(rate=20, burst=20))
     Settings = SimInventorySettings
@@ -502,6 +509,32 @@ class SimInventoryAdapter(_SimAdapter):
             location=data["location"],
             on_hand=data["on_hand"],
             as_of=data["updated_at"],
+        )
+
+    async def pull_shipments(self, since: datetime | None) -> AsyncIterator[Page[Shipment]]:
+        params: dict[str, Any] = {"limit": self.settings.page_size}
+        if since is not None:
+            params["updated_since"] = since.isoformat()
+        pages = cursor_pages(self.http, "/shipments", items="shipments", params=params)
+        async for payloads in pages:
+            found, rejects = map_records(payloads, self.map_shipment, kind="shipment", key=_key)
+            newest = max((s.shipped_at for s in found if s.shipped_at), default=None)
+            yield Page(found, rejects, newest)
+
+    @staticmethod
+    def map_shipment(payload: JsonValue) -> Shipment:
+        """Map one of the simulator's shipments."""
+        data = _obj(payload)
+        return Shipment(
+            source_id=data["id"],
+            reference=data["reference"],
+            location=data.get("location"),
+            lines=tuple(
+                ShipmentLine(sku=line["sku"], quantity=line["quantity"]) for line in data["lines"]
+            ),
+            carrier=data.get("carrier"),
+            tracking_number=data.get("tracking_number"),
+            shipped_at=data["updated_at"],
         )
 
     async def push_document(self, document: SalesDocument) -> DocumentReceipt:

@@ -3,7 +3,9 @@
 API (JSON, ``Authorization: Bearer <token>``):
 ``GET /stock?updated_since=&limit=&cursor=`` (counts per SKU and location, with the time each
 last changed), ``GET /sales?reference=``, ``POST /sales`` (409 on a reference it has),
-``PUT /sales/{id}``, ``GET /customers?email=``, ``POST /customers``.
+``PUT /sales/{id}``, ``GET /shipments?updated_since=&limit=&cursor=`` (shipments made for
+sales, with the sale's reference and the SKUs shipped), ``GET /customers?email=``,
+``POST /customers``.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ class SimWarehouse(SimApp):
         self.stock: dict[tuple[str, str], dict[str, Any]] = {}
         self.sales: dict[str, dict[str, Any]] = {}
         self.customers: dict[str, dict[str, Any]] = {}
+        self.shipments: dict[str, dict[str, Any]] = {}
         self.route("GET", r"/stock", self._list_stock)
+        self.route("GET", r"/shipments", self._list_shipments)
         self.route("GET", r"/sales", self._find_sales)
         self.route("POST", r"/sales", self._create_sale)
         self.route("PUT", r"/sales/(?P<sale_id>[^/]+)", self._update_sale)
@@ -81,6 +85,34 @@ class SimWarehouse(SimApp):
         with self.lock:
             self.set(sku, self.on_hand(sku, location) - quantity, location)
 
+    def ship_sale(
+        self, reference: str, *, tracking: str | None = None, location: str = "WH1"
+    ) -> dict[str, Any]:
+        """The warehouse ships every line of the sale with ``reference``: the goods leave the
+        count, the sale is done, and a shipment is recorded."""
+        with self.lock:
+            sale = next(s for s in self.sales.values() if s["reference"] == reference)
+            lines = [{"sku": ln["sku"], "quantity": ln["quantity"]} for ln in sale["lines"]]
+            for line in lines:
+                self.ship(line["sku"], line["quantity"], location)
+            sale["state"] = "done"
+            shipment_id = self._next_id("SH")
+            shipment: dict[str, Any] = {
+                "id": shipment_id,
+                "reference": reference,
+                "location": location,
+                "lines": lines,
+                "carrier": "DHL" if tracking else None,
+                "tracking_number": tracking,
+                "updated_at": self.stamp(),
+            }
+            self.shipments[shipment_id] = shipment
+            return copy.deepcopy(shipment)
+
+    def ship_document(self, reference: str) -> str:
+        """Ship the sale with ``reference`` (what the adapter contract kit drives)."""
+        return str(self.ship_sale(reference)["id"])
+
     def on_hand(self, sku: str, location: str = "WH1") -> int:
         """The current count of ``sku`` at ``location``."""
         with self.lock:
@@ -92,6 +124,11 @@ class SimWarehouse(SimApp):
     def _list_stock(self, request: httpx.Request) -> tuple[int, Any]:
         page, cursor = self.page(list(self.stock.values()), request, key=_by_change)
         return 200, {"levels": page, "next_cursor": cursor}
+
+    def _list_shipments(self, request: httpx.Request) -> tuple[int, Any]:
+        shipments = list(self.shipments.values())
+        page, cursor = self.page(shipments, request, key=lambda s: (s["updated_at"], s["id"]))
+        return 200, {"shipments": page, "next_cursor": cursor}
 
     def _find_sales(self, request: httpx.Request) -> tuple[int, Any]:
         reference = request.url.params.get("reference")
@@ -138,9 +175,11 @@ class SimWarehouse(SimApp):
             "stock": list(self.stock.values()),
             "sales": self.sales,
             "customers": self.customers,
+            "shipments": self.shipments,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
         self.stock = {(r["sku"], r["location"]): r for r in state["stock"]}
         self.sales = state["sales"]
         self.customers = state["customers"]
+        self.shipments = state.get("shipments", {})

@@ -44,12 +44,16 @@ class TransactionBase:
         """Insert ``rows``, or update the ``update`` columns of rows with the same ``keys``."""
         if not rows:
             return
-        module: Any = postgresql if self.dialect == "postgresql" else sqlite
-        stmt = module.insert(table)
+        stmt = self._dialect_insert(table)
         stmt = stmt.on_conflict_do_update(
             index_elements=list(keys), set_={name: stmt.excluded[name] for name in update}
         )
         self.conn.execute(stmt, rows)
+
+    def _dialect_insert(self, table: Table) -> Any:
+        """An INSERT with the backend's ON CONFLICT clauses (both spell them alike)."""
+        module: Any = postgresql if self.dialect == "postgresql" else sqlite
+        return module.insert(table)
 
     def _insert_id(self, table: Table, values: dict[str, Any]) -> int:
         """Insert one row and return its generated id."""
@@ -59,7 +63,7 @@ class TransactionBase:
 
     def _insert_ignore(self, table: Table, values: dict[str, Any], keys: Sequence[str]) -> bool:
         """Insert ``values`` unless a row with the same ``keys`` exists; True if inserted."""
-        module: Any = postgresql if self.dialect == "postgresql" else sqlite
-        stmt = module.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+        stmt = self._dialect_insert(table).values(**values)
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
         # RETURNING, not rowcount: psycopg reports no row count for a skipped insert.
         return self.conn.execute(stmt.returning(table.c[keys[0]])).first() is not None

@@ -10,14 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, text
 
 from omnisync.errors import SchemaVersionError
 from omnisync.store import _schema
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "current_version", "migrate"]
 
-MIGRATIONS: list[Callable[[Connection], None]] = []
+
+def _fulfilment_keys(conn: Connection) -> None:
+    """2: fulfilments carry their idempotency key in a column of its own, unique per channel,
+    so a shipment a back office reports twice is recorded once."""
+    conn.execute(text("ALTER TABLE fulfilments ADD COLUMN idempotency_key VARCHAR(200)"))
+    for index in _schema.fulfilments.indexes:
+        if index.name == "uq_fulfilments_key":
+            index.create(conn)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_fulfilment_keys]
 """Migration ``i`` takes a store from schema version ``i + 1`` to ``i + 2``."""
 
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

@@ -61,6 +61,20 @@ class OrdersMixin(TransactionBase):
         ).first()
         return _stored(row) if row else None
 
+    def find_order(self, reference: str) -> StoredOrder | None:
+        """The order whose `Order.reference` is ``reference`` (``channel:number``, or
+        ``channel:id:external_id`` for an order without a number), if stored."""
+        channel, _, rest = reference.partition(":")
+        if rest.startswith("id:"):
+            return self.get_order(channel, rest.removeprefix("id:"))
+        row = self.conn.execute(
+            select(t.orders)
+            .where(t.orders.c.channel == channel, t.orders.c.number == rest)
+            .order_by(t.orders.c.id.desc())
+            .limit(1)
+        ).first()
+        return _stored(row) if row is not None else None
+
     def get_order_by_id(self, order_id: int) -> StoredOrder:
         """The stored order with store id ``order_id``."""
         row = self.conn.execute(select(t.orders).where(t.orders.c.id == order_id)).one()

@@ -3,6 +3,7 @@ fulfilments, returns and refunds."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from typing import Any
@@ -34,45 +35,46 @@ def _dead_letter(row: Any) -> DeadLetter:
     )
 
 
+def _fit(value: str, size: int) -> str:
+    """``value`` as it fits a column of ``size`` characters: a longer one keeps its start
+    and ends with a hash of the whole, so distinct values stay distinct."""
+    if len(value) <= size:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+    return f"{value[: size - 18]}~{digest}"
+
+
 class QueuesMixin(TransactionBase):
     """Records that wait for an operator, a plugin or a later step of the sync."""
 
     def quarantine(
         self, channel: str, kind: str, key: str, reason: str, payload: JsonValue, now: datetime
     ) -> None:
-        """Quarantine a record. The same record quarantined again counts one more attempt."""
+        """Quarantine a record. The same record quarantined again counts one more attempt (in
+        one statement: two writers quarantining it at once count two)."""
         dl = t.deadletters
-        existing = self.conn.execute(
-            select(dl.c.id, dl.c.attempts).where(
-                dl.c.channel == channel, dl.c.kind == kind, dl.c.key == key
+        stmt = self._dialect_insert(dl).values(
+            channel=channel,
+            kind=kind,
+            key=_fit(key, 400),
+            reason=reason,
+            payload=json.dumps(payload, default=str),
+            created_at=now,
+            updated_at=now,
+            attempts=1,
+        )
+        self.conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["channel", "kind", "key"],
+                set_={
+                    "reason": stmt.excluded.reason,
+                    "payload": stmt.excluded.payload,
+                    "updated_at": stmt.excluded.updated_at,
+                    "attempts": dl.c.attempts + 1,
+                    "resolved_at": None,
+                },
             )
-        ).first()
-        body = json.dumps(payload, default=str)
-        if existing is None:
-            self.conn.execute(
-                dl.insert().values(
-                    channel=channel,
-                    kind=kind,
-                    key=key,
-                    reason=reason,
-                    payload=body,
-                    created_at=now,
-                    updated_at=now,
-                    attempts=1,
-                )
-            )
-        else:
-            self.conn.execute(
-                dl.update()
-                .where(dl.c.id == existing.id)
-                .values(
-                    reason=reason,
-                    payload=body,
-                    updated_at=now,
-                    attempts=existing.attempts + 1,
-                    resolved_at=None,
-                )
-            )
+        )
 
     def resolve_dead_letters(self, channel: str, kind: str, key: str, now: datetime) -> None:
         """Mark a record's dead letter resolved (it went through after all)."""
@@ -82,7 +84,7 @@ class QueuesMixin(TransactionBase):
             .where(
                 dl.c.channel == channel,
                 dl.c.kind == kind,
-                dl.c.key == key,
+                dl.c.key == _fit(key, 400),
                 dl.c.resolved_at.is_(None),
             )
             .values(resolved_at=now)
@@ -159,14 +161,18 @@ class QueuesMixin(TransactionBase):
         """Queue an event; it is delivered to plugins after the transaction commits."""
         self.conn.execute(t.events.insert().values(payload=event.model_dump_json(), created_at=now))
 
-    def pending_events(self, limit: int = 500) -> list[tuple[int, OrderEvent]]:
-        """Events not yet delivered, oldest first."""
-        rows = self.conn.execute(
+    def claim_events(self, limit: int = 500) -> list[tuple[int, OrderEvent]]:
+        """Events not yet delivered, oldest first, locked until the transaction ends
+        (PostgreSQL skips those another transaction holds)."""
+        query = (
             select(t.events.c.id, t.events.c.payload)
             .where(t.events.c.delivered_at.is_(None))
             .order_by(t.events.c.id)
             .limit(limit)
-        ).all()
+        )
+        if self.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = self.conn.execute(query).all()
         return [(row[0], OrderEvent.model_validate_json(row[1])) for row in rows]
 
     def mark_event_delivered(self, event_id: int, now: datetime) -> bool:
@@ -199,20 +205,23 @@ class QueuesMixin(TransactionBase):
         """Record a webhook event id; False if it was seen before (a redelivery)."""
         return self._insert_ignore(
             t.webhook_events,
-            {"channel": channel, "event_id": event_id, "received_at": now},
+            {"channel": channel, "event_id": _fit(event_id, 255), "received_at": now},
             keys=("channel", "event_id"),
         )
 
-    def add_fulfilment(self, fulfilment: Fulfilment, now: datetime) -> int:
-        """Queue a fulfilment to push to its channel; returns its id."""
-        return self._insert_id(
+    def add_fulfilment(self, fulfilment: Fulfilment, now: datetime) -> bool:
+        """Queue a fulfilment to push to its channel; False if one with its idempotency key
+        is queued or sent already."""
+        return self._insert_ignore(
             t.fulfilments,
             {
                 "channel": fulfilment.channel,
                 "order_id": fulfilment.order_id,
                 "payload": fulfilment.model_dump_json(),
                 "created_at": now,
+                "idempotency_key": fulfilment.idempotency_key,
             },
+            keys=("channel", "idempotency_key"),
         )
 
     def pending_fulfilments(self, channel: str) -> list[tuple[int, Fulfilment]]:

@@ -239,6 +239,9 @@ fulfilments = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("pushed_at", UTCDateTime),
     Column("external_id", String(255)),
+    # The fulfilment's idempotency key: one from a back office's shipment is recorded once.
+    Column("idempotency_key", String(200)),
+    Index("uq_fulfilments_key", "channel", "idempotency_key", unique=True),
 )
 
 returns = Table(

@@ -25,15 +25,17 @@ class StateMixin(TransactionBase):
         ).scalar_one_or_none()
 
     def set_cursor(self, channel: str, stream: str, value: datetime, now: datetime) -> None:
-        """Move a cursor forward; a value behind the stored one is ignored."""
-        current = self.cursor(channel, stream)
-        if current is not None and value <= current:
-            return
-        self._upsert(
-            t.cursors,
-            {"channel": channel, "stream": stream, "value": value, "updated_at": now},
-            keys=("channel", "stream"),
-            update=("value", "updated_at"),
+        """Move a cursor forward; a value behind the stored one is ignored (in the statement
+        itself, so two writers at once cannot move it back)."""
+        stmt = self._dialect_insert(t.cursors).values(
+            channel=channel, stream=stream, value=value, updated_at=now
+        )
+        self.conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["channel", "stream"],
+                set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+                where=t.cursors.c.value < stmt.excluded.value,
+            )
         )
 
     def reset_cursor(self, channel: str, stream: str) -> None:

@@ -224,7 +224,7 @@ class StockMixin(TransactionBase):
             t.acknowledged,
             [
                 {"channel": channel, "sku": sku, "quantity": quantity, "at": now, "moved": False}
-                for sku, quantity in quantities.items()
+                for sku, quantity in sorted(quantities.items())  # rows locked in one order
             ],
             keys=("channel", "sku"),
             update=("quantity", "at", "moved"),
@@ -249,7 +249,7 @@ class StockMixin(TransactionBase):
     def mark_moved_unless(self, channel: str, shown: dict[str, int]) -> None:
         """Mark SKUs moved where ``channel`` now shows other than it acknowledged."""
         ack = t.acknowledged
-        for sku, quantity in shown.items():
+        for sku, quantity in sorted(shown.items()):
             self.conn.execute(
                 ack.update()
                 .where(ack.c.channel == channel, ack.c.sku == sku, ack.c.quantity != quantity)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from omnisync.errors import ConfigError, StoreConflictError, StoreError
@@ -108,6 +108,11 @@ class SQLStore(Store):
                 hint="check that the database is reachable and not locked by a stuck process; "
                 "the next sync redoes what this one could not commit",
             ) from exc
+        except DBAPIError as exc:  # the database refused a statement: nothing was committed
+            raise StoreError(
+                f"the store at {self.url} refused a write: {_first_line(exc.orig)}",
+                hint="this is a bug in omnisync or an adapter; report it with the log",
+            ) from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -124,7 +129,11 @@ def _first_line(error: BaseException | None) -> str:
 def _sqlite_engine(url: str) -> Engine:
     # NullPool: each transaction opens its own connection, so a store can be shared between
     # threads and processes without a connection outliving its use.
-    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+    # hide_parameters: a failed statement's message must not carry the values (buyers'
+    # details, payloads) into logs.
+    engine = create_engine(
+        url, poolclass=NullPool, connect_args={"timeout": 30}, hide_parameters=True
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -154,6 +163,7 @@ def _postgres_engine(url: str) -> Engine:
     engine = create_engine(
         url,
         pool_pre_ping=True,
+        hide_parameters=True,
         pool_size=5,
         max_overflow=10,
         connect_args={"connect_timeout": 10, "application_name": "omnisync"},

@@ -508,6 +508,17 @@ class AdapterContract:
         assert not second.created
         assert first.external_id == second.external_id
 
+    async def _works_pull_shipments(self, sim: Any, adapter: Adapter) -> None:
+        order = _order()
+        document = SalesDocument(kind=DocumentKind.SALES_ORDER, reference="kit:#2", order=order)
+        await adapter.push_document(document)
+        shipment_id = sim.ship_document(document.reference)
+        shipments = await _collect(adapter.pull_shipments(None))
+        [shipment] = [s for s in shipments if s.source_id == shipment_id]
+        assert shipment.reference == document.reference
+        shipped = {(line.sku, line.quantity) for line in shipment.lines}
+        assert shipped == {(line.sku, line.quantity) for line in order.lines if line.sku}
+
     async def _works_push_customers(self, sim: Any, adapter: Adapter) -> None:
         buyer = Customer(email="kit@example.com", first_name="Kit", last_name="Contract")
         assert await adapter.push_customer(buyer) == await adapter.push_customer(buyer)
@@ -549,7 +560,7 @@ def _requests(adapter: Adapter) -> int:
 async def _call_any(method: Callable[..., Any]) -> None:
     """Call an adapter method with throwaway arguments, whatever its kind."""
     name = method.__name__
-    if name in ("pull_orders", "pull_stock", "pull_returns"):
+    if name in ("pull_orders", "pull_stock", "pull_returns", "pull_shipments"):
         await _collect(method(None))
     elif name == "pull_listings":
         await _collect(method())

@@ -15,7 +15,8 @@ __all__ = ["FaultProxy"]
 
 
 class FaultProxy:
-    """Forwards an adapter's requests to a real server (a Vendure or Tryton the tests run,
+    """Forwards an adapter's requests to a real server at ``base_url`` (a path in it is put
+    before each request's path) (a Vendure or Tryton the tests run,
     say), failing them first as `Faults` says: an HTTP status, ``"reset"``, ``"drop"``
     (forwarded and done, the answer lost), ``"truncate"``, ``latency``. It counts ``calls``
     by method and path, so a real server can stand where the contract kit wants a
@@ -50,7 +51,8 @@ class _ProxyTransport(httpx.AsyncBaseTransport):
             headers = {"Retry-After": str(proxy.faults.retry_after)} if fault in (429, 503) else {}
             body = {"error": "rate limited" if fault == 429 else "injected fault"}
             return httpx.Response(fault, content=json.dumps(body).encode(), headers=headers)
-        target = httpx.URL(proxy.base_url).join(request.url.raw_path.decode())
+        # The request's path (and query) on the real server, after base_url's own path.
+        target = httpx.URL(proxy.base_url + request.url.raw_path.decode())
         forwarded = httpx.Request(
             request.method,
             target,
@@ -63,12 +65,12 @@ class _ProxyTransport(httpx.AsyncBaseTransport):
             raise httpx.ReadError("connection reset by peer (injected)", request=request)
         if fault == "truncate" and response.status_code == 200:
             content = content[: len(content) // 2]
-        headers = [
+        kept = [
             (name, value)
             for name, value in response.headers.raw
             if name.lower() not in (b"content-length", b"content-encoding", b"transfer-encoding")
         ]
-        return httpx.Response(response.status_code, headers=headers, content=content)
+        return httpx.Response(response.status_code, headers=kept, content=content)
 
     async def aclose(self) -> None:
         await self.forward.aclose()

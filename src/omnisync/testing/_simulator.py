@@ -28,6 +28,8 @@ class ContractSimulator(Protocol):
       (how many items each stock-setting call carried);
     - pull returns: ``return_order(id) -> return id`` (goods received back);
     - pull stock: ``set_count(sku, quantity)``;
+    - pull shipments (with push documents): ``ship_document(reference) -> shipment id`` (the
+      back office ships every line of the document it was sent under ``reference``);
     - webhooks: ``order_webhook() -> (headers, body)``, a genuine signed delivery.
     """
 

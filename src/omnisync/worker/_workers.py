@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
 from omnisync._time import utcnow
 from omnisync.adapters import Capability
-from omnisync.errors import ConfigError, OmnisyncError
+from omnisync.errors import ConfigError, OmnisyncError, StoreError
 from omnisync.store import SQLStore
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ PHASES: dict[str, frozenset[Capability]] = {
             Capability.PULL_LISTINGS,
             Capability.PULL_ORDERS,
             Capability.PULL_RETURNS,
+            Capability.PULL_SHIPMENTS,
         }
     ),
     "export": frozenset({Capability.PUSH_DOCUMENTS, Capability.PUSH_CUSTOMERS}),
@@ -40,8 +42,9 @@ PHASES: dict[str, frozenset[Capability]] = {
 """The jobs a channel's sync splits into: read it, write documents to it, write stock and
 fulfilments to it. A job runs the steps of its phase that the channel can do."""
 
-# A pull that saw any of these may have moved stock: every channel's push should follow.
-_MOVING = ("orders_imported", "orders_changed", "stock_counts", "returns_restocked")
+# A pull that saw any of these may have moved stock or queued a fulfilment: every channel's
+# push should follow.
+_MOVING = ("orders_imported", "orders_changed", "stock_counts", "returns_restocked", "shipments")
 
 JOB = "omnisync.sync_channel"
 TICK = "omnisync.tick"
@@ -105,12 +108,13 @@ class Workers:
         del sync_channel, tick  # registered with the app, which calls them by name
 
     async def __aenter__(self) -> Workers:
-        await self.app.open_async()
-        try:
-            await self._ensure_schema()
-        except BaseException:
-            await self.app.close_async()
-            raise
+        with _queue_errors():
+            await self.app.open_async()
+            try:
+                await self._ensure_schema()
+            except BaseException:
+                await self.app.close_async()
+                raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -140,18 +144,19 @@ class Workers:
 
         engine = self.client.engine
         ids = []
-        for channel in engine.channel_names(channels):
-            resolved = engine.ctx.channels[channel]
-            for phase in phases:
-                if not any(resolved.can(capability) for capability in PHASES[phase]):
-                    continue
-                job = self.app.configure_task(
-                    JOB,
-                    lock=f"omnisync:{channel}",
-                    queueing_lock=f"omnisync:{channel}:{phase}",
-                )
-                with contextlib.suppress(AlreadyEnqueued):  # one is waiting already: enough
-                    ids.append(await job.defer_async(channel=channel, phase=phase))
+        with _queue_errors():
+            for channel in engine.channel_names(channels):
+                resolved = engine.ctx.channels[channel]
+                for phase in phases:
+                    if not any(resolved.can(capability) for capability in PHASES[phase]):
+                        continue
+                    job = self.app.configure_task(
+                        JOB,
+                        lock=f"omnisync:{channel}",
+                        queueing_lock=f"omnisync:{channel}:{phase}",
+                    )
+                    with contextlib.suppress(AlreadyEnqueued):  # one waits already: enough
+                        ids.append(await job.defer_async(channel=channel, phase=phase))
         return ids
 
     async def _run_job(self, context: JobContext, channel: str, phase: str) -> None:
@@ -178,7 +183,7 @@ class Workers:
         returns how many. A dead job whose twin already waits (same channel and kind) is
         closed as failed instead: the twin does its work, and the channel's job lock is
         free again either way."""
-        from procrastinate.exceptions import UniqueViolation
+        from procrastinate.exceptions import ConnectorException, UniqueViolation
         from procrastinate.jobs import Status
 
         manager = self.app.job_manager
@@ -188,37 +193,66 @@ class Workers:
         count = 0
         for job in stalled:
             try:
-                await manager.retry_job(job)
-            except UniqueViolation:  # the queueing lock: its twin is waiting
-                log.warning("job %s lost its worker; a job like it waits already", job.id)
-                await manager.finish_job(job, Status.FAILED, delete_job=False)
-            else:
-                log.warning("job %s (%s) lost its worker; queued again", job.id, job.task_name)
+                try:
+                    await manager.retry_job(job)
+                except UniqueViolation:  # the queueing lock: its twin is waiting
+                    await manager.finish_job(job, Status.FAILED, delete_job=False)
+                    log.warning("job %s lost its worker; a job like it waits already", job.id)
+                else:
+                    log.warning("job %s (%s) lost its worker; queued again", job.id, job.task_name)
+            except ConnectorException:
+                # Another worker recovered it first (it is no longer "doing"): nothing to do.
+                continue
             count += 1
         return count
 
     async def run(self, *, wait: bool = True, name: str | None = None) -> None:
         """Work off jobs until stopped (SIGINT or SIGTERM finish the running jobs first);
         with ``wait=False``, until no job is due, those the last jobs queued included."""
+        with _queue_errors():
+            await self._run(wait, name)
+
+    async def _run(self, wait: bool, name: str | None) -> None:
         await self.recover_stalled()
-        while True:
-            await self.app.run_worker_async(
-                wait=wait,
-                name=name or f"{socket.gethostname()}:{os.getpid()}",
-                concurrency=self.settings.concurrency,
-                update_heartbeat_interval=self.settings.heartbeat_seconds,
-                stalled_worker_timeout=self.settings.stalled_seconds,
-                install_signal_handlers=wait,
-                listen_notify=True,
-                fetch_job_polling_interval=self.settings.poll_seconds,
-            )
-            # A worker that need not wait stops at the first empty fetch, even while a job
-            # of its own is still queueing more.
-            if wait or not await self.due():
-                return
+        if wait:
+            await self._run_worker(True, name)
+            return
+        while await self.due():
+            await self._run_worker(False, name)
+            # Jobs may wait on a channel another worker (or a dead one) holds: give it time,
+            # and its jobs back to the queue once it is known dead.
+            if await self.due():
+                await asyncio.sleep(self.settings.poll_seconds)
+                await self.recover_stalled()
+
+    async def _run_worker(self, wait: bool, name: str | None) -> None:
+        await self.app.run_worker_async(
+            wait=wait,
+            name=name or f"{socket.gethostname()}:{os.getpid()}",
+            concurrency=self.settings.concurrency,
+            update_heartbeat_interval=self.settings.heartbeat_seconds,
+            stalled_worker_timeout=self.settings.stalled_seconds,
+            install_signal_handlers=wait,
+            listen_notify=True,
+            fetch_job_polling_interval=self.settings.poll_seconds,
+        )
 
     async def due(self) -> int:
         """How many jobs wait to run now."""
         waiting = await self.app.job_manager.list_jobs_async(status="todo")
         now = utcnow()
         return sum(1 for job in waiting if job.scheduled_at is None or job.scheduled_at <= now)
+
+
+@contextlib.contextmanager
+def _queue_errors() -> Iterator[None]:
+    """The job queue's own failures as omnisync's `StoreError` (it lives in the store)."""
+    from procrastinate.exceptions import ProcrastinateException
+
+    try:
+        yield
+    except ProcrastinateException as exc:
+        raise StoreError(
+            f"the job queue in the store failed: {exc}",
+            hint="check that PostgreSQL is reachable; queued jobs are kept and run later",
+        ) from exc
