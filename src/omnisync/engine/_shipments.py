@@ -35,18 +35,15 @@ def apply_shipments(
         if shipment.shipped_at is not None:
             newest = shipment.shipped_at if newest is None else max(newest, shipment.shipped_at)
         try:
-            fulfilment = _fulfilment(tx, ctx, channel, shipment, locations)
+            outcome, fulfilment = _fulfilment(tx, ctx, channel, shipment, locations)
         except RecordError as exc:
             payload = shipment.model_dump(mode="json")
             tx.quarantine(channel.name, "shipment", shipment.source_id, str(exc), payload, now)
             report.counts["shipments_quarantined"] += 1
             continue
-        if fulfilment is None:
-            report.counts["shipments_not_for_a_channel"] += 1
-        elif tx.add_fulfilment(fulfilment, now):
-            report.counts["shipments"] += 1
-        else:
-            report.counts["shipments_known"] += 1
+        if fulfilment is not None and not tx.add_fulfilment(fulfilment, now):
+            outcome = "shipments_known"
+        report.counts[outcome] += 1
     return newest
 
 
@@ -56,7 +53,8 @@ def _fulfilment(
     channel: ResolvedChannel,
     shipment: Shipment,
     locations: dict[str, str],
-) -> Fulfilment | None:
+) -> tuple[str, Fulfilment | None]:
+    """What to record for ``shipment``, and the count it goes under."""
     stored = tx.find_order(shipment.reference)
     if stored is None:
         raise RecordError(
@@ -67,8 +65,12 @@ def _fulfilment(
     order = stored.order
     origin = ctx.channels.get(order.channel)
     if origin is None or not origin.can(Capability.PUSH_FULFILMENTS):
-        return None
-    return Fulfilment(
+        return "shipments_not_for_a_channel", None
+    key = f"{channel.name}:{shipment.source_id}"
+    if tx.has_fulfilment(order.channel, key):
+        # Read again (a cursor's overlap): recorded already, and its lines may be closed now.
+        return "shipments_known", None
+    return "shipments", Fulfilment(
         channel=order.channel,
         order_id=order.external_id,
         lines=fulfilment_lines(order, shipment.lines),
@@ -77,7 +79,7 @@ def _fulfilment(
         tracking_number=shipment.tracking_number,
         tracking_url=shipment.tracking_url,
         shipped_at=shipment.shipped_at,
-        idempotency_key=f"{channel.name}:{shipment.source_id}",
+        idempotency_key=key,
     )
 
 

@@ -224,6 +224,16 @@ class QueuesMixin(TransactionBase):
             keys=("channel", "idempotency_key"),
         )
 
+    def has_fulfilment(self, channel: str, idempotency_key: str) -> bool:
+        """Whether a fulfilment with this idempotency key was recorded for ``channel``."""
+        found = self.conn.execute(
+            select(t.fulfilments.c.id).where(
+                t.fulfilments.c.channel == channel,
+                t.fulfilments.c.idempotency_key == idempotency_key,
+            )
+        ).first()
+        return found is not None
+
     def pending_fulfilments(self, channel: str) -> list[tuple[int, Fulfilment]]:
         """Fulfilments for ``channel`` not yet accepted by it, oldest first."""
         rows = self.conn.execute(

@@ -6,6 +6,15 @@ point, so installing omnisync is enough for pytest to use it.
 
 from omnisync.testing._contract import AdapterContract, applies, requires
 from omnisync.testing._proxy import FaultProxy
+from omnisync.testing._servers import REQUIRE_REAL_SERVERS, server_unavailable
 from omnisync.testing._simulator import ContractSimulator
 
-__all__ = ["AdapterContract", "ContractSimulator", "FaultProxy", "applies", "requires"]
+__all__ = [
+    "REQUIRE_REAL_SERVERS",
+    "AdapterContract",
+    "ContractSimulator",
+    "FaultProxy",
+    "applies",
+    "requires",
+    "server_unavailable",
+]

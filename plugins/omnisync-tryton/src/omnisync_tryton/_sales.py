@@ -1,0 +1,248 @@
+"""Orders as Tryton sales, and buyers as Tryton parties.
+
+Sale workflow facts from trytond_sale 8.2 (sale.py ``_transitions`` and ``_buttons``): a sale
+goes draft → quotation → confirmed → processing → done; ``cancel`` is allowed from draft and
+quotation, ``draft`` from quotation and confirmed, and nothing leads from processing to
+cancelled. Confirming processes the sale (shipments, invoices) unless the sale configuration
+sets ``sale_process_after``, which keeps confirmed sales waiting that long.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from omnisync.errors import PermanentError, UnknownSKUError
+from omnisync.models import Address, Customer, DocumentReceipt, Money, Order, SalesDocument
+from omnisync_tryton._rpc import TrytonRPC
+
+__all__ = ["SaleBook"]
+
+_CANCELLABLE = ("draft", "quotation", "confirmed")
+
+
+class SaleBook:
+    """Records orders as sales: one per reference, whatever the retries."""
+
+    def __init__(self, rpc: TrytonRPC, shipping_product: str | None, channel: str) -> None:
+        self.rpc = rpc
+        self.shipping_product = shipping_product
+        self.channel = channel
+        self._currencies: dict[str, int] = {}
+
+    async def record(self, document: SalesDocument) -> DocumentReceipt:
+        """Create, quote and confirm the sale for ``document`` unless its reference is
+        there already; finish an earlier attempt's quote and confirm; cancel it when the
+        order is cancelled and Tryton still allows it, else say why not."""
+        order = document.order
+        existing = await self._find(document.reference)
+        if existing is None:
+            if order.is_cancelled:
+                # Cancelled before it was ever recorded: there is nothing to book.
+                return DocumentReceipt(reference=document.reference, external_id="", created=False)
+            sale_id = await self._create(document)
+            await self._advance(sale_id, "draft")
+            return DocumentReceipt(
+                reference=document.reference, external_id=str(sale_id), created=True
+            )
+        sale_id, state = existing["id"], existing["state"]
+        if order.is_cancelled:
+            await self._cancel(existing)
+        else:
+            await self._advance(sale_id, state)
+        return DocumentReceipt(
+            reference=document.reference, external_id=str(sale_id), created=False
+        )
+
+    async def _find(self, reference: str) -> dict[str, Any] | None:
+        found = await self.rpc.call(
+            "model.sale.sale.search_read",
+            [("reference", "=", reference)],
+            0,
+            1,
+            None,
+            ["state", "number"],
+        )
+        return found[0] if found else None
+
+    async def _advance(self, sale_id: int, state: str) -> None:
+        """Quote, then confirm, as far as the sale has not gone yet."""
+        if state == "draft":
+            await self.rpc.call("model.sale.sale.quote", [sale_id])
+            state = "quotation"
+        if state == "quotation":
+            await self.rpc.call("model.sale.sale.confirm", [sale_id])
+
+    async def _cancel(self, sale: dict[str, Any]) -> None:
+        state = sale["state"]
+        if state == "cancelled":
+            return
+        if state not in _CANCELLABLE:
+            raise PermanentError(
+                f"the order is cancelled but Tryton sale {sale['number']} is already {state}: "
+                "Tryton cancels only sales not yet processed",
+                channel=self.channel,
+                hint="cancel its shipment and invoice in Tryton, or take the goods back as a "
+                "return; set sale_process_after in Tryton's sale configuration to leave "
+                "time for cancellations",
+            )
+        if state == "confirmed":
+            await self.rpc.call("model.sale.sale.draft", [sale["id"]])
+        await self.rpc.call("model.sale.sale.cancel", [sale["id"]])
+
+    # Creating ---------------------------------------------------------------------------
+
+    async def _create(self, document: SalesDocument) -> int:
+        order = document.order
+        fallback = order.customer.name if order.customer else ""
+        party = await self.party(order.customer, fallback_name=fallback or document.reference)
+        shipping_to = order.shipping_address
+        if shipping_to is None and order.customer is not None:
+            shipping_to = order.customer.address
+        billing_to = order.billing_address or shipping_to
+        ship_address = await self._address(party, shipping_to)
+        bill_address = (
+            ship_address if billing_to == shipping_to else await self._address(party, billing_to)
+        )
+        terms = await self.rpc.call("model.account.invoice.payment_term.search", [], 0, 1, None)
+        values = {
+            "party": party,
+            "company": self.rpc._context.get("company"),
+            "currency": await self._currency(order.currency),
+            "reference": document.reference,
+            "description": f"{order.channel} order {order.number or order.external_id}",
+            "sale_date": order.created_at.date(),
+            "invoice_address": bill_address,
+            "shipment_address": ship_address,
+            "payment_term": terms[0] if terms else None,
+            "lines": [["create", await self._lines(order)]],
+        }
+        [sale_id] = await self.rpc.call("model.sale.sale.create", [values])
+        return int(sale_id)
+
+    async def _lines(self, order: Order) -> list[dict[str, Any]]:
+        skus = sorted({line.sku for line in order.lines if line.sku})
+        if self.shipping_product and order.shipping_total.amount:
+            skus.append(self.shipping_product)
+        products = await self.rpc.call(
+            "model.product.product.search_read",
+            [("code", "in", skus)],
+            0,
+            None,
+            None,
+            ["code", "sale_uom"],
+        )
+        by_code = {row["code"]: row for row in products}
+        missing = [sku for sku in skus if sku not in by_code]
+        if missing:
+            raise UnknownSKUError(
+                f"Tryton has no product with code {', '.join(missing)}",
+                sku=missing[0],
+                hint="create the product in Tryton (its code is the SKU), then retry",
+            )
+        lines: list[dict[str, Any]] = []
+        for line in order.lines:
+            if not line.sku:
+                continue
+            net = line.subtotal - line.discount_total
+            for quantity, price in _exact_prices(net, line.quantity):
+                lines.append(_line(by_code[line.sku], quantity, price, line.title))
+        if self.shipping_product and order.shipping_total.amount:
+            shipping = by_code[self.shipping_product]
+            lines.append(_line(shipping, 1, order.shipping_total.amount, "Shipping"))
+        return lines
+
+    async def _currency(self, code: str) -> int:
+        if code not in self._currencies:
+            found = await self.rpc.call(
+                "model.currency.currency.search", [("code", "=", code)], 0, 1, None
+            )
+            if not found:
+                raise PermanentError(
+                    f"Tryton has no currency {code}",
+                    channel=self.channel,
+                    hint=f"add {code} (with a rate) to Tryton's currencies",
+                )
+            self._currencies[code] = int(found[0])
+        return self._currencies[code]
+
+    # Parties ----------------------------------------------------------------------------
+
+    async def party(self, customer: Customer | None, *, fallback_name: str) -> int:
+        """The party with the customer's e-mail address, or a new one."""
+        if customer is not None and customer.email:
+            found = await self.rpc.call(
+                "model.party.contact_mechanism.search_read",
+                [("type", "=", "email"), ("value", "=", customer.email)],
+                0,
+                1,
+                None,
+                ["party"],
+            )
+            if found:
+                return int(found[0]["party"])
+        values: dict[str, Any] = {"name": (customer and customer.name) or fallback_name}
+        contacts = []
+        if customer is not None and customer.email:
+            contacts.append({"type": "email", "value": customer.email})
+        if customer is not None and customer.phone:
+            contacts.append({"type": "phone", "value": customer.phone})
+        if contacts:
+            values["contact_mechanisms"] = [["create", contacts]]
+        [party] = await self.rpc.call("model.party.party.create", [values])
+        return int(party)
+
+    async def _address(self, party: int, address: Address | None) -> int:
+        """The party's address matching ``address`` (street, postal code, city), created if
+        it has none such; any address of the party when the order gives none."""
+        fields = ["street", "postal_code", "city"]
+        existing = await self.rpc.call(
+            "model.party.address.search_read", [("party", "=", party)], 0, None, None, fields
+        )
+        wanted = _address_values(address) if address is not None else None
+        for row in existing:
+            if wanted is None or all((row.get(f) or "") == wanted.get(f, "") for f in fields):
+                return int(row["id"])
+        [created] = await self.rpc.call(
+            "model.party.address.create", [{"party": party, **(wanted or {})}]
+        )
+        return int(created)
+
+
+def _address_values(address: Address) -> dict[str, Any]:
+    street = "\n".join(part for part in (address.line1, address.line2) if part)
+    values: dict[str, Any] = {"street": street, "city": address.city or ""}
+    values["postal_code"] = address.postal_code or ""
+    if address.name:
+        values["party_name"] = address.name
+    return values
+
+
+def _line(
+    product: dict[str, Any], quantity: int, price: Decimal, title: str | None
+) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "type": "line",
+        "product": product["id"],
+        "quantity": float(quantity),
+        "unit": product["sale_uom"],
+        "unit_price": price,
+    }
+    if title:
+        values["description"] = title
+    return values
+
+
+def _exact_prices(net: Money, quantity: int) -> list[tuple[int, Decimal]]:
+    """``quantity`` units at unit prices in whole minor units that add up to ``net`` exactly:
+    one price for all when it divides evenly, else the last unit takes the remainder."""
+    if quantity <= 0:
+        return []
+    step = Decimal(1).scaleb(-net.exponent)
+    unit = (net.amount / quantity).quantize(step, rounding="ROUND_DOWN")
+    remainder = net.amount - unit * quantity
+    if not remainder:
+        return [(quantity, unit)]
+    if quantity == 1:
+        return [(1, net.amount)]
+    return [(quantity - 1, unit), (1, unit + remainder)]
