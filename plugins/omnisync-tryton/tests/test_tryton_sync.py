@@ -5,10 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from pydantic import SecretStr
 
 from omnisync import AsyncOmnisync
+from omnisync.adapters import ChannelContext
 from omnisync.config import parse_config
 from omnisync.sim import SimMarket
+from omnisync_tryton import TrytonAdapter
 from omnisync_tryton.testing import TrytonServer
 
 pytestmark = pytest.mark.anyio
@@ -124,3 +127,30 @@ async def test_tryton_down_fails_its_channel_only_and_the_next_sync_converges(tm
         await om.sync()
     assert [s["reference"] for s in tryton.sales()] == [f"shop:{placed['number']}"]
     assert shop.shown("LAMP") == 9
+
+
+async def test_counts_after_the_first_are_read_for_the_products_that_moved(tryton):
+    tryton.add_product("LAMP", 10)
+    tryton.add_product("MUG", 4)
+    adapter = TrytonAdapter(
+        TrytonAdapter.Settings.model_validate(tryton.settings()), ChannelContext(name="erp")
+    )
+    first = [page async for page in adapter.pull_stock(None)]
+    cursor = first[-1].checkpoint
+    assert {(lv.sku, lv.on_hand) for p in first for lv in p.items} >= {("LAMP", 10), ("MUG", 4)}
+    tryton.set_count("MUG", 6)
+    later = [lv async for page in adapter.pull_stock(cursor) for lv in page.items]
+    await adapter.aclose()
+    assert [(lv.sku, lv.location, lv.on_hand) for lv in later] == [("MUG", "WH", 6)]
+
+
+async def test_a_session_tryton_no_longer_knows_is_renewed(tryton):
+    tryton.add_product("LAMP", 3)
+    adapter = TrytonAdapter(
+        TrytonAdapter.Settings.model_validate(tryton.settings()), ChannelContext(name="erp")
+    )
+    assert [lv async for page in adapter.pull_stock(None) for lv in page.items]
+    adapter.rpc._session = SecretStr("YWRtaW46MTpleHBpcmVk")  # admin:1:expired
+    levels = [lv async for page in adapter.pull_stock(None) for lv in page.items]
+    await adapter.aclose()
+    assert [(lv.sku, lv.on_hand) for lv in levels] == [("LAMP", 3)]

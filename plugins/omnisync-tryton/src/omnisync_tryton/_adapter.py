@@ -117,18 +117,13 @@ class TrytonAdapter(HTTPAdapter):
             products = await self.rpc.call(
                 "model.product.product.search", [("type", "=", "goods")], 0, None, [("id", "ASC")]
             )
-            checkpoint = None
+            # Read to the latest move now: the next pull starts from there.
+            latest = await self._moves_since(None, limit=1)
+            checkpoint = _changed(latest[0]) if latest else None
         else:
-            moves = await self.rpc.call(
-                "model.stock.move.search_read",
-                [("write_date", ">=", since)],
-                0,
-                None,
-                [("write_date", "ASC")],
-                ["product", "write_date"],
-            )
+            moves = await self._moves_since(since)
             products = sorted({move["product"] for move in moves})
-            checkpoint = max((move["write_date"] for move in moves), default=None)
+            checkpoint = max((_changed(move) for move in moves), default=None)
         size = self.settings.page_size
         for start in range(0, len(products), size):
             chunk = products[start : start + size]
@@ -151,6 +146,25 @@ class TrytonAdapter(HTTPAdapter):
                 rejects += refused
             last = start + size >= len(products)
             yield Page(levels, rejects, checkpoint if last else None)
+
+    async def _moves_since(
+        self, since: datetime | None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Stock moves created or written since ``since``, latest first. (A move's
+        ``write_date`` is empty until its first change, so both dates count.)"""
+        domain: list[Any] = []
+        if since is not None:
+            domain = ["OR", ("write_date", ">=", since), ("create_date", ">=", since)]
+        order = [("write_date", "DESC NULLS LAST"), ("create_date", "DESC")]
+        rows = await self.rpc.call(
+            "model.stock.move.search_read",
+            domain,
+            0,
+            limit,
+            order,
+            ["product", "write_date", "create_date"],
+        )
+        return list(rows)
 
     # Sales and parties ---------------------------------------------------------------------
 
@@ -225,6 +239,12 @@ class TrytonAdapter(HTTPAdapter):
                     }
                 )
         return payloads
+
+
+def _changed(move: dict[str, Any]) -> datetime:
+    """When a stock move last changed."""
+    dates: list[datetime] = [d for d in (move.get("write_date"), move.get("create_date")) if d]
+    return max(dates)
 
 
 def _from_sale(origin: Any) -> bool:
