@@ -5,6 +5,7 @@
     python3 dev.py test     run the whole test suite (installs PostgreSQL for the store
                             tests when it is missing and apt-get can)
     python3 dev.py lint     ruff and mypy --strict
+    python3 dev.py bench    run the benchmarks (bench/; --help for options)
     python3 dev.py shell    print the command that activates the environment
 
 Each creates ./.venv on first use and installs omnisync, every adapter under plugins/, and
@@ -87,7 +88,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0
     name, rest = argv[0], argv[1:]
-    if name not in ("demo", "test", "lint", "shell"):
+    if name not in ("demo", "test", "lint", "shell", "bench"):
         print(f"unknown command {name!r}\n{__doc__}", file=sys.stderr)
         return 2
     ensure_environment()
@@ -96,10 +97,12 @@ def main(argv: list[str]) -> int:
     if name == "test":
         ensure_postgres()
         return run("python", "-m", "pytest", *rest)
+    if name == "bench":
+        return run("python", "-m", "bench", *rest)
     if name == "shell":
         print(f"source {BIN / 'activate'}")
         return 0
-    paths = [p for p in ("src", "plugins", "tests", "dev.py") if (ROOT / p).exists()]
+    paths = [p for p in ("src", "plugins", "tests", "bench", "dev.py") if (ROOT / p).exists()]
     return run("ruff", "check", *paths) or run("ruff", "format", "--check", *paths) or run("mypy")
 
 

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from omnisync import plugins
 from omnisync._hookdata import LocationCandidate, OrderEvent, OrderEventKind
@@ -26,7 +27,14 @@ from omnisync._logging import log_context
 from omnisync.config import ResolvedChannel
 from omnisync.engine._context import EngineContext
 from omnisync.models import Order
-from omnisync.store import Holder, Incident, ReservationRow, StoredOrder, Transaction
+from omnisync.store import (
+    Holder,
+    Incident,
+    ReservationRow,
+    StockCell,
+    StoredOrder,
+    Transaction,
+)
 
 __all__ = ["Reconciled", "lock_for_import", "order_skus", "reconcile"]
 
@@ -112,15 +120,25 @@ class _Reconciler:
         self.next_seq = 0
         self.lines = {line.line_id: line for line in self.order.lines}
         self.ref = f"{self.order.channel}:{self.order.external_id}"
+        self.cells: dict[str, dict[str, StockCell]] = {}
+        """Stock cells read for this order, dropped for a SKU as soon as it is written."""
+        self.entries: list[dict[str, Any]] = []
+        """Ledger entries, written together when the order is reconciled."""
+        self.new_rows: list[ReservationRow] = []
+        """Reservation rows created for this order, inserted together at the end."""
 
     def run(self) -> Reconciled:
         # Lock every SKU the order touches before reading its rows: a count settling one of
         # them in another transaction then either finished first or waits for this one.
         targets = _targets(self.order, self.ctx.bundles)
         touched = {sku for _, sku in targets}
-        touched |= {row.sku for row in self.tx.reservations_for_order(self.stored.id)}
+        existing = self.tx.reservations_for_order(self.stored.id)
+        touched |= {row.sku for row in existing}
         self.tx.lock_skus(touched)
-        for row in self.tx.reservations_for_order(self.stored.id):
+        # Read again under the locks: another writer may have changed them meanwhile.
+        if existing:
+            existing = self.tx.reservations_for_order(self.stored.id)
+        for row in existing:
             self.rows[(row.line_id, row.sku)].append(row)
             self.next_seq = max(self.next_seq, row.seq + 1)
         known = self.tx.known_skus({sku for _, sku in targets})
@@ -131,10 +149,30 @@ class _Reconciler:
         for key, rows in self.rows.items():
             if key not in targets:  # the line left the order: release it, keep what shipped
                 targets[key] = _Target(0, sum(row.shipped + row.settled for row in rows))
+        self.cells = self.tx.stock_cells({sku for _, sku in targets})
         for key, target in targets.items():
             self._fulfil(key, target.fulfilled)
             self._reserve(key, target.open)
+        self._flush()
+        self.tx.append_ledger_many(self.entries)
         return self.result
+
+    def _save(self, row: ReservationRow) -> None:
+        if row.id is None:
+            if not any(row is new for new in self.new_rows):
+                self.new_rows.append(row)
+        else:
+            self.tx.save_reservation(row)
+        self.cells.pop(row.sku, None)
+
+    def _flush(self) -> None:
+        """Insert the new rows, before anything reads reservations from the store."""
+        self.tx.save_reservations(self.new_rows)
+        self.new_rows.clear()
+
+    def _adjust(self, row: ReservationRow, delta: int) -> None:
+        self.tx.adjust_stock(row.sku, row.location, delta, source="omnisync")
+        self.cells.pop(row.sku, None)
 
     # Shipments -------------------------------------------------------------------------------
 
@@ -172,14 +210,14 @@ class _Reconciler:
             row.settled += units
             self._ledger("ship", row, held=-was_held, note="already in the last count")
         elif row.location in self.ctx.local_locations:
-            self.tx.adjust_stock(row.sku, row.location, -units, source="omnisync")
+            self._adjust(row, -units)
             row.settled += units
             self._ledger("ship", row, on_hand=-units, held=-was_held, note="on hand reduced")
         else:
             row.shipped += units
             row.shipped_at = max(row.shipped_at or shipped_at, shipped_at)
             self._ledger("ship", row, held=units - was_held, note="held until counted")
-        self.tx.save_reservation(row)
+        self._save(row)
 
     def _unship(self, key: Key, units: int) -> None:
         """The channel took a fulfilment back: the goods did not leave after all.
@@ -195,15 +233,15 @@ class _Reconciler:
                 row.reserved += take
                 units -= take
                 self._ledger("unship", row, note=f"{take} units back to reserved")
-                self.tx.save_reservation(row)
+                self._save(row)
             back = min(row.settled, units) if row.location in self.ctx.local_locations else 0
             if back:
                 row.settled -= back
                 row.reserved += back
                 units -= back
-                self.tx.adjust_stock(row.sku, row.location, back, source="omnisync")
+                self._adjust(row, back)
                 self._ledger("unship", row, on_hand=back, held=back, note="back on the shelf")
-                self.tx.save_reservation(row)
+                self._save(row)
 
     # Reservations ----------------------------------------------------------------------------
 
@@ -218,14 +256,14 @@ class _Reconciler:
                     row.reserved -= take
                     excess -= take
                     self._ledger("release", row, held=-take)
-                    self.tx.save_reservation(row)
+                    self._save(row)
         elif wanted > current:
             plan, shortfall = self._plan(key, wanted - current)
             for location, count in plan.items():
                 row = self._row(key, location)
                 row.reserved += count
                 self._ledger("reserve", row, held=count)
-                self.tx.save_reservation(row)
+                self._save(row)
             if shortfall:
                 self._oversold(key[1], shortfall)
 
@@ -233,7 +271,10 @@ class _Reconciler:
         """Where ``units`` of the key's SKU come from, and how many of them are not there."""
         sku = key[1]
         candidates = self.channel.locations
-        cells = self.tx.stock_cells([sku]).get(sku, {})
+        if sku not in self.cells:
+            self._flush()
+            self.cells.update(self.tx.stock_cells([sku]))
+        cells = self.cells.get(sku, {})
         free = {loc: cells[loc].free if loc in cells else 0 for loc in candidates}
         shortfall = max(units - sum(max(value, 0) for value in free.values()), 0)
         line = self.lines.get(key[0])
@@ -278,6 +319,7 @@ class _Reconciler:
         in: so the orders held are the newest still waiting to ship (one already shipped is
         past holding), and the same ones after any rerun.
         """
+        self._flush()
         holders = self.tx.holders(sku, self.channel.locations)
         competing = [h.ref for h in holders if h.order_id != self.stored.id]
         held: list[str] = []
@@ -334,14 +376,16 @@ class _Reconciler:
     def _ledger(
         self, kind: str, row: ReservationRow, *, on_hand: int = 0, held: int = 0, note: str = ""
     ) -> None:
-        self.tx.append_ledger(
-            kind,
-            row.sku,
-            self.now,
-            location=row.location,
-            channel=self.order.channel,
-            on_hand_delta=on_hand,
-            held_delta=held,
-            order_ref=f"{self.ref}/{row.line_id}",
-            note=note or None,
+        self.entries.append(
+            {
+                "kind": kind,
+                "sku": row.sku,
+                "at": self.now,
+                "location": row.location,
+                "channel": self.order.channel,
+                "on_hand_delta": on_hand,
+                "held_delta": held,
+                "order_ref": f"{self.ref}/{row.line_id}",
+                "note": note or None,
+            }
         )

@@ -57,9 +57,20 @@ class TransactionBase:
 
     def _insert_id(self, table: Table, values: dict[str, Any]) -> int:
         """Insert one row and return its generated id."""
-        key = self.conn.execute(table.insert().values(**values)).inserted_primary_key
+        # Values as parameters, not baked into the statement: SQLAlchemy then compiles the
+        # table's INSERT once and reuses it (an import inserts thousands of rows).
+        key = self.conn.execute(table.insert(), values).inserted_primary_key
         assert key is not None
         return int(key[0])
+
+    def _insert_ids(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert ``rows`` and return their generated ids, in order: in one statement where
+        the database returns ids of a multi-row insert in order (SQLite 3.35+, PostgreSQL)."""
+        dialect = self.conn.dialect
+        if len(rows) < 2 or not dialect.insert_executemany_returning_sort_by_parameter_order:
+            return [self._insert_id(table, row) for row in rows]
+        stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+        return [int(row[0]) for row in self.conn.execute(stmt, rows)]
 
     def _insert_ignore(self, table: Table, values: dict[str, Any], keys: Sequence[str]) -> bool:
         """Insert ``values`` unless a row with the same ``keys`` exists; True if inserted."""

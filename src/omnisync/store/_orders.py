@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,15 @@ def _stored(row: Any) -> StoredOrder:
         imported_at=row.imported_at,
         changed_at=row.changed_at,
     )
+
+
+def _amounts(row: ReservationRow) -> dict[str, Any]:
+    return {
+        "reserved": row.reserved,
+        "shipped": row.shipped,
+        "settled": row.settled,
+        "shipped_at": row.shipped_at,
+    }
 
 
 def _reservation(row: Any) -> ReservationRow:
@@ -95,26 +104,47 @@ class OrdersMixin(TransactionBase):
             "payload": order.model_dump_json(),
             "changed_at": now,
         }
-        existing = self.get_order(order.channel, order.external_id)
+        # Only what the new row keeps from the old one: the order itself is the caller's, so
+        # it is neither read back nor parsed again.
+        orders = t.orders
+        existing = self.conn.execute(
+            select(
+                orders.c.id,
+                orders.c.version,
+                orders.c.hold_reason,
+                orders.c.risk,
+                orders.c.imported_at,
+            ).where(orders.c.channel == order.channel, orders.c.external_id == order.external_id)
+        ).first()
         if existing is None:
-            self.conn.execute(
-                t.orders.insert().values(
-                    channel=order.channel,
-                    external_id=order.external_id,
-                    version=1,
-                    imported_at=now,
+            inserted = self.conn.execute(
+                orders.insert(),
+                {
+                    "channel": order.channel,
+                    "external_id": order.external_id,
+                    "version": 1,
+                    "imported_at": now,
                     **values,
-                )
-            )
+                },
+            ).inserted_primary_key
+            assert inserted is not None
+            order_id, version, hold, risk, imported_at = inserted[0], 1, None, None, now
         else:
+            order_id, version, hold, risk, imported_at = existing
+            version += 1
             self.conn.execute(
-                t.orders.update()
-                .where(t.orders.c.id == existing.id)
-                .values(version=existing.version + 1, **values)
+                orders.update().where(orders.c.id == order_id).values(version=version, **values)
             )
-        stored = self.get_order(order.channel, order.external_id)
-        assert stored is not None
-        return stored
+        return StoredOrder(
+            id=int(order_id),
+            order=order,
+            version=version,
+            content_hash=content_hash,
+            hold_reason=hold,
+            risk=RiskLevel(risk) if risk else None,
+            imported_at=imported_at,
+            changed_at=now,
+        )
 
     def set_hold(self, order_id: int, reason: str | None) -> None:
         """Put an order on hold with ``reason``, or release it with ``None``."""
@@ -242,29 +272,32 @@ class OrdersMixin(TransactionBase):
 
     def save_reservation(self, row: ReservationRow) -> ReservationRow:
         """Insert a new reservation row, or write back a changed one."""
-        values = {
-            "reserved": row.reserved,
-            "shipped": row.shipped,
-            "settled": row.settled,
-            "shipped_at": row.shipped_at,
-        }
-        if row.id is None:
-            row.id = self._insert_id(
-                t.reservations,
+        self.save_reservations([row])
+        return row
+
+    def save_reservations(self, rows: Sequence[ReservationRow]) -> None:
+        """Insert the new rows among ``rows`` (setting their ids) and write back the others."""
+        new = [row for row in rows if row.id is None]
+        ids = self._insert_ids(
+            t.reservations,
+            [
                 {
                     "order_id": row.order_id,
                     "line_id": row.line_id,
                     "sku": row.sku,
                     "location": row.location,
                     "seq": row.seq,
-                    **values,
-                },
-            )
-        else:
-            self.conn.execute(
-                t.reservations.update().where(t.reservations.c.id == row.id).values(**values)
-            )
-        return row
+                    **_amounts(row),
+                }
+                for row in new
+            ],
+        )
+        for row, row_id in zip(new, ids, strict=True):
+            row.id = row_id
+        res = t.reservations
+        for row in rows:
+            if not any(row is added for added in new):
+                self.conn.execute(res.update().where(res.c.id == row.id).values(**_amounts(row)))
 
     def shipped_rows(
         self, sku: str | None, locations: Collection[str], before: datetime

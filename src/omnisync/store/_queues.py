@@ -159,7 +159,9 @@ class QueuesMixin(TransactionBase):
 
     def add_event(self, event: OrderEvent, now: datetime) -> None:
         """Queue an event; it is delivered to plugins after the transaction commits."""
-        self.conn.execute(t.events.insert().values(payload=event.model_dump_json(), created_at=now))
+        self.conn.execute(
+            t.events.insert(), {"payload": event.model_dump_json(), "created_at": now}
+        )
 
     def claim_events(self, limit: int = 500) -> list[tuple[int, OrderEvent]]:
         """Events not yet delivered, oldest first, locked until the transaction ends

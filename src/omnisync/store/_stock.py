@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BindParameter, bindparam, func, select
 
 from omnisync.models import Listing
 from omnisync.store import _schema as t
@@ -29,6 +29,34 @@ def _chunks(items: Collection[str]) -> Iterator[list[str]]:
         yield ordered[start : start + _CHUNK]
 
 
+# Queries an import runs for every order, built once with the SKUs as an expanding
+# parameter: SQLAlchemy then reuses their compiled form instead of rebuilding them each time.
+_SKUS: BindParameter[list[str]] = bindparam("skus", expanding=True)
+_KNOWN = select(t.skus.c.sku).where(t.skus.c.sku.in_(_SKUS))
+_LEVELS = select(
+    t.stock_levels.c.sku,
+    t.stock_levels.c.location,
+    t.stock_levels.c.on_hand,
+    t.stock_levels.c.as_of,
+)
+_HELD = (
+    select(
+        t.reservations.c.sku,
+        t.reservations.c.location,
+        func.sum(t.reservations.c.reserved + t.reservations.c.shipped),
+    )
+    .where((t.reservations.c.reserved + t.reservations.c.shipped) > 0)
+    .group_by(t.reservations.c.sku, t.reservations.c.location)
+)
+_LEVELS_OF = _LEVELS.where(t.stock_levels.c.sku.in_(_SKUS))
+_HELD_OF = _HELD.where(t.reservations.c.sku.in_(_SKUS))
+_MOVED = (
+    t.acknowledged.update()
+    .where(t.acknowledged.c.channel == bindparam("ch"), t.acknowledged.c.sku.in_(_SKUS))
+    .values(moved=True)
+)
+
+
 class StockMixin(TransactionBase):
     """On-hand stock per SKU and location, and the ledger that explains every change."""
 
@@ -41,8 +69,7 @@ class StockMixin(TransactionBase):
         """Which of ``skus`` omnisync knows."""
         known: set[str] = set()
         for chunk in _chunks(skus):
-            rows = self.conn.execute(select(t.skus.c.sku).where(t.skus.c.sku.in_(chunk)))
-            known.update(row[0] for row in rows)
+            known.update(row[0] for row in self.conn.execute(_KNOWN, {"skus": chunk}))
         return known
 
     def all_skus(self) -> list[str]:
@@ -108,20 +135,17 @@ class StockMixin(TransactionBase):
         """On hand and held per SKU and location; every known SKU when ``skus`` is ``None``."""
         on_hand: dict[tuple[str, str], tuple[int, datetime]] = {}
         held: dict[tuple[str, str], int] = {}
-        levels = t.stock_levels
-        res = t.reservations
-        level_query = select(levels.c.sku, levels.c.location, levels.c.on_hand, levels.c.as_of)
-        held_query = (
-            select(res.c.sku, res.c.location, func.sum(res.c.reserved + res.c.shipped))
-            .where((res.c.reserved + res.c.shipped) > 0)
-            .group_by(res.c.sku, res.c.location)
-        )
-        for query in self._for_skus(level_query, levels.c.sku, skus):
-            for sku, location, quantity, as_of in self.conn.execute(query):
-                on_hand[(sku, location)] = (quantity, as_of)
-        for query in self._for_skus(held_query, res.c.sku, skus):
-            for sku, location, quantity in self.conn.execute(query):
-                held[(sku, location)] = int(quantity)
+        if skus is None:
+            level_rows: Iterable[Any] = self.conn.execute(_LEVELS)
+            held_rows: Iterable[Any] = self.conn.execute(_HELD)
+        else:
+            chunks = list(_chunks(skus))
+            level_rows = (r for c in chunks for r in self.conn.execute(_LEVELS_OF, {"skus": c}))
+            held_rows = (r for c in chunks for r in self.conn.execute(_HELD_OF, {"skus": c}))
+        for sku, location, quantity, as_of in level_rows:
+            on_hand[(sku, location)] = (quantity, as_of)
+        for sku, location, quantity in held_rows:
+            held[(sku, location)] = int(quantity)
         cells: dict[str, dict[str, StockCell]] = defaultdict(dict)
         for key in on_hand.keys() | held.keys():
             quantity, as_of = on_hand.get(key, (0, None))
@@ -129,13 +153,6 @@ class StockMixin(TransactionBase):
         for sku in skus or ():
             cells.setdefault(sku, {})
         return dict(cells)
-
-    def _for_skus(self, query: Any, column: Any, skus: Collection[str] | None) -> Iterator[Any]:
-        if skus is None:
-            yield query
-            return
-        for chunk in _chunks(skus):
-            yield query.where(column.in_(chunk))
 
     # Ledger -------------------------------------------------------------------------------
 
@@ -238,13 +255,8 @@ class StockMixin(TransactionBase):
         so the next push sends the SKUs again even if omnisync's number for them did not
         change (a channel capped at a maximum, say).
         """
-        ack = t.acknowledged
         for chunk in _chunks(skus):
-            self.conn.execute(
-                ack.update()
-                .where(ack.c.channel == channel, ack.c.sku.in_(chunk))
-                .values(moved=True)
-            )
+            self.conn.execute(_MOVED, {"ch": channel, "skus": chunk})
 
     def mark_moved_unless(self, channel: str, shown: dict[str, int]) -> None:
         """Mark SKUs moved where ``channel`` now shows other than it acknowledged."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+import httpx
 from graphql import GraphQLSchema
 
 from omnisync.sim import SimApp
@@ -26,6 +27,7 @@ class ShopBase(SimApp):
     maximum_available: float
     restore_rate: float
     max_query_cost: int | None
+    storage_url: str
     rng: random.Random
     products: dict[int, Record]
     variants: dict[int, Record]
@@ -42,6 +44,11 @@ class ShopBase(SimApp):
     _order_number: int
     _schema: GraphQLSchema
     _root: Record
+
+    @property
+    def storage_host(self) -> str:
+        """The host of ``storage_url``."""
+        return httpx.URL(self.storage_url).host
 
     def stamp(self) -> str:
         """Now, to the second as Shopify's DateTime, and a second after any earlier stamp, so

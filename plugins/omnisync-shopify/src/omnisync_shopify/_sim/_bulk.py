@@ -27,7 +27,7 @@ from graphql import (
 from omnisync.sim._app import SimError
 from omnisync_shopify._sim._connections import Context
 from omnisync_shopify._sim._cost import CostMixin, CostPlan
-from omnisync_shopify._sim._values import STORAGE_HOST, Record, gid, user_error
+from omnisync_shopify._sim._values import Record, gid, user_error
 
 __all__ = ["BulkMixin"]
 
@@ -209,7 +209,7 @@ class BulkMixin(CostMixin):
     def _output_url(self, number: int) -> str:
         # Signed like a Google Cloud Storage URL: it must be used as given.
         return (
-            f"https://{STORAGE_HOST}/bulk-operation-outputs/{number}.jsonl"
+            f"{self.storage_url}/bulk-operation-outputs/{number}.jsonl"
             f"?X-Goog-Expires=604800&X-Goog-Signature={self._signature(number)}"
             "&response-content-type=application%2Fjsonl"
         )
@@ -236,7 +236,7 @@ class BulkMixin(CostMixin):
     def _download(self, request: httpx.Request, number: str) -> httpx.Response:
         """The storage host: no Shopify token wanted (a request carrying one is refused, so
         a test catches an adapter leaking it), and the URL's signature is checked."""
-        if request.url.host != STORAGE_HOST:
+        if request.url.host != self.storage_host:
             raise SimError(404, "Not Found")
         if "X-Shopify-Access-Token" in request.headers:
             return _storage_error(400, "InvalidArgument", "Unexpected X-Shopify-Access-Token.")

@@ -21,7 +21,6 @@ from omnisync_shopify._sim._search import ORDER_SORTS, order_filters, search_ter
 from omnisync_shopify._sim._values import (
     API_VERSIONS,
     LOCATION_ID,
-    STORAGE_HOST,
     Record,
     by_id,
     by_number,
@@ -66,7 +65,7 @@ class GraphQLMixin(BulkMixin, OrderViewsMixin):
     def authorized(self, request: httpx.Request) -> bool:
         """The Admin API takes ``X-Shopify-Access-Token``; the storage host takes none (its
         URLs are signed)."""
-        if request.url.host == STORAGE_HOST:
+        if request.url.host == self.storage_host:
             return True
         return bool(request.headers.get("X-Shopify-Access-Token") == self.access_token)
 

@@ -15,7 +15,7 @@ from omnisync_shopify._sim._graphql import GraphQLMixin
 from omnisync_shopify._sim._inventory import InventoryMixin
 from omnisync_shopify._sim._orders import RATES
 from omnisync_shopify._sim._schema import SCHEMA
-from omnisync_shopify._sim._values import API_VERSIONS
+from omnisync_shopify._sim._values import API_VERSIONS, STORAGE_HOST
 from omnisync_shopify._sim._webhooks import TOPICS
 
 __all__ = ["ShopifySimulator"]
@@ -50,6 +50,7 @@ class ShopifySimulator(GraphQLMixin, FulfilmentMixin, InventoryMixin):
         max_query_cost: int | None = MAX_QUERY_COST,
         faults: Faults | None = None,
         seed: int = 0,
+        storage_url: str = f"https://{STORAGE_HOST}",
     ) -> None:
         if currency not in RATES:
             raise ValueError(f"the simulator has no exchange rate for {currency}")
@@ -66,6 +67,10 @@ class ShopifySimulator(GraphQLMixin, FulfilmentMixin, InventoryMixin):
         self.restore_rate = restore_rate
         self.max_query_cost = max_query_cost
         """Shopify's single-query limit; None lifts it."""
+        self.storage_url = storage_url.rstrip("/")
+        """Where bulk results are downloaded from. Served on a loopback port, another name
+        of the same machine (``http://localhost:PORT`` beside ``http://127.0.0.1:PORT``)
+        keeps it apart from the Admin API."""
         self.rng = random.Random(seed)
         self.products = {}
         self.variants = {}

@@ -1,0 +1,155 @@
+"""Scenario 1, order ingest: a shop's whole order history imported by a first sync.
+
+The Shopify simulator serves ``orders`` orders of 1 to 5 lines over loopback HTTP, with
+``latency`` added to every request and the Standard plan's cost budget. A first sync reads
+them with one bulk export (shopify.dev/docs/api/usage/bulk-operations/queries), as the
+adapter does for any first sync.
+
+Limits:
+
+(a) the channel's floor: a bare client making the requests the channel requires (run the
+    export, poll it until it completes, download the file), parsing nothing: what any tool
+    must wait for, the simulator's own work and the latency included;
+(b) the minimal work: parse the same JSONL and insert the orders and their lines with
+    ``sqlite3.executemany``, in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench._harness import Figure, ScenarioResult, isolated, served, timed
+from bench._omnisync import configured, stock_everything
+from bench._shops import TOKEN, sku_names
+from omnisync.adapters import Capability
+from omnisync_shopify._queries import BULK_ORDERS, BULK_POLL, BULK_RUN
+
+__all__ = ["DEFAULTS", "SMALL", "run"]
+
+DEFAULTS = {"orders": 20_000, "skus": 500, "latency": 0.020}
+SMALL = {"orders": 2_000, "skus": 200, "latency": 0.020}
+API = "/admin/api/2026-10/graphql.json"
+
+
+def run(orders: int, skus: int, latency: float) -> ScenarioResult:
+    result = ScenarioResult(
+        "ingest",
+        "1. Order ingest (Shopify, first sync by bulk export)",
+        {"orders": orders, "skus": skus, "latency_ms": latency * 1000},
+    )
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        served("bench._shops:shopify", latency, skus=skus, orders=orders) as shop,
+    ):
+        shop.set("storage_url", f"http://localhost:{shop.port}")
+        floor = isolated(_bare_client, shop.url, str(Path(folder) / "export.jsonl"))
+        minimal = isolated(_minimal_work, str(Path(folder) / "export.jsonl"), folder)
+        ours = isolated(_omnisync, shop.url, skus, folder)
+    imported = ours["imported"]
+    if imported != orders:
+        result.notes.append(f"omnisync imported {imported} of {orders} orders")
+    result.add(
+        Figure("wall time", ours["wall"], "s", floor["wall"], "channel floor (a)", goal=1.2),
+        Figure("orders/s", imported / ours["wall"], "orders/s"),
+        Figure(
+            "CPU per order",
+            ours["cpu"] / orders * 1e6,
+            "µs",
+            minimal["cpu"] / orders * 1e6,
+            "parse + executemany (b)",
+            goal=3.0,
+            guard=True,
+        ),
+        Figure("peak memory", ours["rss_mb"], "MiB"),
+        Figure("requests", ours["requests"], "", floor["requests"], "channel floor (a)"),
+    )
+    result.notes.append(
+        f"floor (a): {floor['requests']} requests, {floor['bytes'] / 1e6:.1f} MB of JSONL in "
+        f"{floor['wall']:.2f} s; minimal work (b): {minimal['cpu']:.2f} s CPU"
+    )
+    return result
+
+
+def _bare_client(url: str, output: str) -> dict[str, Any]:
+    """The channel's floor: the export's requests and nothing else."""
+    headers = {"X-Shopify-Access-Token": TOKEN}
+    with httpx.Client(base_url=url, headers=headers, timeout=600) as client, timed() as time:
+        answer = client.post(API, json={"query": BULK_RUN, "variables": {"query": BULK_ORDERS}})
+        operation = answer.json()["data"]["bulkOperationRunQuery"]["bulkOperation"]
+        requests = 1
+        while operation["status"] in ("CREATED", "RUNNING"):
+            body = {"query": BULK_POLL, "variables": {"id": operation["id"]}}
+            operation = client.post(API, json=body).json()["data"]["node"]
+            requests += 1
+        content = httpx.get(operation["url"], timeout=600).content
+        requests += 1
+    Path(output).write_bytes(content)
+    return {"wall": time.wall, "requests": requests, "bytes": len(content)}
+
+
+def _minimal_work(export: str, folder: str) -> dict[str, Any]:
+    """Parse the export and insert its orders and lines: the least any tool must do."""
+    text = Path(export).read_text()
+    db = sqlite3.connect(Path(folder) / "minimal.db")
+    db.execute(
+        "CREATE TABLE orders (id TEXT PRIMARY KEY, name TEXT, created TEXT, updated TEXT, "
+        "currency TEXT, total TEXT, payload TEXT)"
+    )
+    db.execute("CREATE TABLE lines (order_id TEXT, sku TEXT, quantity INTEGER, price TEXT)")
+    with timed() as time:
+        orders, lines = [], []
+        for row in text.splitlines():
+            record = json.loads(row)
+            if "__parentId" not in record:
+                total = record["totalPriceSet"]["shopMoney"]
+                orders.append(
+                    (
+                        record["id"],
+                        record["name"],
+                        record["createdAt"],
+                        record["updatedAt"],
+                        total["currencyCode"],
+                        total["amount"],
+                        row,
+                    )
+                )
+            elif "sku" in record:
+                price = record["originalUnitPriceSet"]["shopMoney"]["amount"]
+                lines.append((record["__parentId"], record["sku"], record["quantity"], price))
+        with db:
+            db.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?)", orders)
+            db.executemany("INSERT INTO lines VALUES (?, ?, ?, ?)", lines)
+    db.close()
+    return {"cpu": time.cpu, "wall": time.wall}
+
+
+def _omnisync(url: str, skus: int, folder: str) -> dict[str, Any]:
+    return asyncio.run(_ingest(url, skus, Path(folder) / "omnisync"))
+
+
+async def _ingest(url: str, skus: int, folder: Path) -> dict[str, Any]:
+    channel = (
+        f'adapter = "shopify"\n'
+        f'settings = {{ base_url = "{url}", access_token = "{TOKEN}", bulk_poll_seconds = 0 }}'
+    )
+    async with configured(folder, {"shopify": channel}) as om:
+        stock_everything(om, sku_names(skus), 10**6)
+        with timed() as time:
+            report = await om.engine.sync(["shopify"], only={Capability.PULL_ORDERS})
+    channel_report = report.channels["shopify"]
+    if channel_report.errors:
+        raise RuntimeError(f"the sync failed: {channel_report.errors}")
+    counts = channel_report.counts
+    return {
+        "wall": time.wall,
+        "cpu": time.cpu,
+        "imported": counts["orders_imported"],
+        "requests": counts["http_requests"],
+    }
