@@ -336,3 +336,19 @@ def test_a_fulfilment_taken_back_at_a_location_omnisync_counts_puts_stock_back(h
     h.imp(order("1", line("1", "A", 2), channel="pos", minutes=2))
     cell = h.cell("A", "shelf")
     assert (cell.on_hand, cell.held) == (5, 2)
+
+
+def test_two_lines_of_one_sku_in_one_order_see_each_others_reservations(h):
+    # A has 10 at main: the first line takes 6, so the second finds 4 of its 7 and is short 3.
+    result = h.imp(order("twice", line("1", "A", 6), line("2", "A", 7), channel="shop"))
+    [incident] = result.incidents
+    assert (incident.sku, incident.shortfall) == ("A", 3)
+    assert h.cell("A").held == 13
+    rows = h.rows("shop", "twice")
+    assert [(r.line_id, r.reserved) for r in rows] == [("1", 6), ("2", 7)]
+    assert all(r.id is not None for r in rows)
+    # The same order again changes nothing: its rows were stored, not left pending.
+    assert h.imp(order("twice", line("1", "A", 6), line("2", "A", 7), channel="shop")).outcome is (
+        ImportOutcome.UNCHANGED
+    )
+    assert h.cell("A").held == 13

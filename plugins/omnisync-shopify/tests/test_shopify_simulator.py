@@ -2,6 +2,7 @@
 
 import json
 import re
+import threading
 from pathlib import Path
 
 import anyio
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from omnisync.errors import SignatureError
-from omnisync.sim import SoldOut
+from omnisync.sim import SoldOut, serve
 from omnisync.testing import ContractSimulator
 from omnisync.webhooks import verify_hmac_sha256_base64
 from omnisync_shopify import _queries as Q
@@ -585,6 +586,37 @@ async def test_a_bulk_export_runs_completes_and_is_downloaded_without_the_token(
     assert rows[4]["legacyResourceId"] == str(orders[1]["id"])
     rerun = await data(shop, Q.BULK_RUN, {"query": Q.BULK_ORDERS})
     assert rerun["bulkOperationRunQuery"]["userErrors"] == []
+
+
+def test_served_on_a_port_its_bulk_file_comes_from_another_name_of_the_host():
+    shop = ShopifySimulator(access_token=TOKEN)
+    shop.add_listing("MUG", 10)
+    shop.buy({"MUG": 1})
+    server = serve(shop)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    shop.storage_url = f"http://localhost:{port}"
+    admin = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers={"X-Shopify-Access-Token": TOKEN}
+    )
+    try:
+        path = "/admin/api/2026-10/graphql.json"
+        body = {"query": Q.BULK_RUN, "variables": {"query": Q.BULK_ORDERS}}
+        operation = admin.post(path, json=body).json()["data"]["bulkOperationRunQuery"]
+        operation = operation["bulkOperation"]
+        while operation["status"] != "COMPLETED":
+            poll = {"query": Q.BULK_POLL, "variables": {"id": operation["id"]}}
+            operation = admin.post(path, json=poll).json()["data"]["node"]
+        assert operation["url"].startswith(f"http://localhost:{port}/bulk-operation-outputs/")
+        download = httpx.get(operation["url"])
+        assert download.status_code == 200
+        assert json.loads(download.text.splitlines()[0])["name"].startswith("#")
+        # The Admin API's own address does not serve the file.
+        assert admin.get(operation["url"].replace("localhost", "127.0.0.1")).status_code == 404
+    finally:
+        admin.close()
+        server.shutdown()
+        server.server_close()
 
 
 async def test_an_empty_export_has_no_url_and_a_bulk_query_needs_a_connection(shop):
