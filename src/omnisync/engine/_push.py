@@ -13,7 +13,7 @@ from omnisync.config import ResolvedChannel
 from omnisync.engine._conflicts import retry_conflicts
 from omnisync.engine._context import EngineContext
 from omnisync.engine._report import ChannelReport
-from omnisync.engine._stockview import availability, sellable_skus
+from omnisync.engine._stockview import quantities, sellable_skus
 from omnisync.errors import InvalidPayloadError, PermanentError, RecordError
 from omnisync.models import StockPushResult, StockUpdate
 
@@ -38,16 +38,16 @@ def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> list[StockUpdate]
             skus = [sku for sku in skus if sku in listings]
         blocked = tx.unresolved_keys(channel.name, "stock_push")
         acked = tx.acknowledged(channel.name)
-        wanted = availability(tx, ctx, channel, [sku for sku in skus if sku not in blocked])
+        wanted = quantities(tx, ctx, channel, [sku for sku in skus if sku not in blocked])
     updates = []
-    for sku, item in wanted.items():
+    for sku, quantity in wanted.items():
         known = acked.get(sku)
-        if known is not None and known.quantity == item.quantity and not known.moved:
+        if known is not None and known.quantity == quantity and not known.moved:
             continue
         updates.append(
             StockUpdate(
                 sku=sku,
-                quantity=item.quantity,
+                quantity=quantity,
                 previous=known.quantity if known is not None else None,
                 listing=listings.get(sku) if listings is not None else None,
             )

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 
 from omnisync import plugins
 from omnisync.config import ResolvedChannel
-from omnisync.engine._availability import Availability, apply_rules, base_quantity, bundle_base
+from omnisync.engine._availability import (
+    Availability,
+    Step,
+    apply_rules,
+    base_quantity,
+    bundle_base,
+)
 from omnisync.engine._context import EngineContext
-from omnisync.store import Transaction
+from omnisync.store import StockCell, Transaction
 
-__all__ = ["availability", "sellable_skus"]
+__all__ = ["availability", "quantities", "sellable_skus"]
 
 
 def sellable_skus(tx: Transaction, ctx: EngineContext) -> list[str]:
@@ -22,13 +28,42 @@ def availability(
     tx: Transaction, ctx: EngineContext, channel: ResolvedChannel, skus: Collection[str]
 ) -> dict[str, Availability]:
     """What ``channel`` may sell of each of ``skus``, with how it was derived."""
+    result: dict[str, Availability] = {}
+    for sku, base, scope, (quantity, steps) in _derive(tx, ctx, channel, skus):
+        shown = {
+            item: {loc: cell for loc, cell in per.items() if loc in channel.locations}
+            for item, per in scope.items()
+        }
+        result[sku] = Availability(
+            channel=channel.name,
+            sku=sku,
+            quantity=quantity,
+            base=base,
+            cells=shown,
+            steps=steps,
+            components=dict(ctx.bundles.get(sku, {})),
+        )
+    return result
+
+
+def quantities(
+    tx: Transaction, ctx: EngineContext, channel: ResolvedChannel, skus: Collection[str]
+) -> dict[str, int]:
+    """What ``channel`` may sell of each of ``skus``: `availability`'s numbers alone, for a
+    push planning thousands of SKUs."""
+    return {sku: derived[0] for sku, _, _, derived in _derive(tx, ctx, channel, skus)}
+
+
+def _derive(
+    tx: Transaction, ctx: EngineContext, channel: ResolvedChannel, skus: Collection[str]
+) -> Iterator[tuple[str, int, dict[str, dict[str, StockCell]], tuple[int, tuple[Step, ...]]]]:
+    """Each SKU, its base, the stock cells it came from, and the rules applied to it."""
     wanted = set(skus)
     for sku in skus:
         wanted.update(ctx.bundles.get(sku, ()))
     cells = tx.stock_cells(wanted)
     rules = ctx.rules(channel)
     capped = plugins.has_impls("channel_quantity")
-    result: dict[str, Availability] = {}
     for sku in skus:
         components = ctx.bundles.get(sku, {})
         if components:
@@ -43,18 +78,4 @@ def availability(
         def cap(quantity: int, sku: str = sku) -> int:
             return plugins.channel_quantity_cap(channel.name, sku, quantity)
 
-        quantity, steps = apply_rules(base, rules, cap if capped else None)
-        shown = {
-            item: {loc: cell for loc, cell in per.items() if loc in channel.locations}
-            for item, per in scope.items()
-        }
-        result[sku] = Availability(
-            channel=channel.name,
-            sku=sku,
-            quantity=quantity,
-            base=base,
-            cells=shown,
-            steps=steps,
-            components=dict(components),
-        )
-    return result
+        yield sku, base, scope, apply_rules(base, rules, cap if capped else None)
