@@ -19,10 +19,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import ingest, push
+from bench import catalogue, ingest, push
 from bench._harness import ScenarioResult
 
-SCENARIOS: dict[str, Any] = {"ingest": ingest, "push": push}
+SCENARIOS: dict[str, Any] = {
+    "ingest": ingest,
+    "push": push,
+    "catalogue": catalogue,
+}
 GUARD_FACTOR = 2.0
 
 

@@ -133,10 +133,12 @@ def test_a_store_at_schema_1_is_migrated(store, url):
     with store.transaction() as tx:
         tx.conn.execute(text("DROP INDEX uq_fulfilments_key"))
         tx.conn.execute(text("ALTER TABLE fulfilments DROP COLUMN idempotency_key"))
+        tx.conn.execute(text("DROP TABLE pending_pushes"))
+        tx.conn.execute(text("DROP TABLE push_plans"))
         tx.conn.execute(text("UPDATE omnisync_meta SET value = '1' WHERE key = 'schema_version'"))
     store.close()
     migrated = open_store(url)
-    assert migrated.schema_version == SCHEMA_VERSION == 2
+    assert migrated.schema_version == SCHEMA_VERSION == 3
     with migrated.transaction() as tx:
         order = Fulfilment(
             channel="shop",
@@ -146,4 +148,9 @@ def test_a_store_at_schema_1_is_migrated(store, url):
         )
         assert tx.add_fulfilment(order, T0)
         assert not tx.add_fulfilment(order, T0)  # the same shipment is recorded once
+        # 3: no channel has a push plan yet, so each is planned in full next time.
+        assert tx.push_plan("shop") is None
+        tx.set_push_plan("shop", "f" * 64, T0, complete=True)
+        tx.mark_pending(["A"])
+        assert tx.pending("shop") == {"A": 1}
     migrated.close()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 
+from omnisync import plugins
 from omnisync._logging import log_context
 from omnisync._time import utcnow
 from omnisync.adapters import Adapter, Capability
@@ -17,27 +22,66 @@ from omnisync.engine._stockview import quantities, sellable_skus
 from omnisync.errors import InvalidPayloadError, PermanentError, RecordError
 from omnisync.models import StockPushResult, StockUpdate
 
-__all__ = ["plan_push", "push_stock"]
+__all__ = ["PushPlan", "plan_fingerprint", "plan_push", "push_stock"]
 
 log = logging.getLogger("omnisync.engine")
 
 Outcome = tuple[StockUpdate, StockPushResult]
 
 
-def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> list[StockUpdate]:
+@dataclass
+class PushPlan:
+    """A channel's next push: the ``updates``; the pending changes it read (``seen``: SKU →
+    version) and of those, the ones settled without a push (``settled``: nothing to send);
+    and the fingerprint it was planned from in full, if it was."""
+
+    updates: list[StockUpdate]
+    seen: dict[str, int] = field(default_factory=dict)
+    settled: dict[str, int] = field(default_factory=dict)
+    full: str | None = None
+
+
+def plan_fingerprint(ctx: EngineContext, channel: ResolvedChannel) -> str:
+    """What a channel's quantities derive from besides stock: its rules, locations, bundles
+    and whether it sells only what it lists. A push plans in full when this changes."""
+    basis = {
+        "rules": dataclasses.asdict(ctx.rules(channel)),
+        "locations": list(channel.locations),
+        "bundles": ctx.bundles,
+        "listed": channel.can(Capability.PULL_LISTINGS),
+    }
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
+
+
+def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> PushPlan:
     """The updates ``channel`` needs: SKUs whose quantity differs from what it acknowledged,
     or that it sold itself since (its own number moved).
 
-    A channel that discovers listings gets only the SKUs it lists; a SKU whose push is
-    quarantined waits until an operator retries it.
+    Only SKUs whose stock changed since the channel's last push are looked at (and bundles
+    made of them), unless the channel was never pushed in full from its current rules,
+    locations and bundles, or a plugin caps quantities (a rule omnisync cannot see change):
+    then every sellable SKU is. A channel that discovers listings gets only the SKUs it
+    lists; a SKU whose push is quarantined waits until an operator retries it.
     """
+    fingerprint = plan_fingerprint(ctx, channel)
     with ctx.store.reading() as tx:
-        skus = sellable_skus(tx, ctx)
-        listings = tx.listings(channel.name) if channel.can(Capability.PULL_LISTINGS) else None
+        plan = tx.push_plan(channel.name)
+    full = plan != (fingerprint, True) or plugins.has_impls("channel_quantity")
+    if full:
+        # Before stock is read: any change from now on is pending for this channel too.
+        with ctx.store.transaction() as tx:
+            tx.set_push_plan(channel.name, fingerprint, utcnow(), complete=False)
+    with ctx.store.reading() as tx:
+        seen = tx.pending(channel.name)
+        skus = sellable_skus(tx, ctx) if full else sorted(_with_bundles(ctx, seen))
+        subset = None if full else skus
+        listings = (
+            tx.listings(channel.name, subset) if channel.can(Capability.PULL_LISTINGS) else None
+        )
         if listings is not None:
             skus = [sku for sku in skus if sku in listings]
         blocked = tx.unresolved_keys(channel.name, "stock_push")
-        acked = tx.acknowledged(channel.name)
+        acked = tx.acknowledged(channel.name, subset)
         wanted = quantities(tx, ctx, channel, [sku for sku in skus if sku not in blocked])
     updates = []
     for sku, quantity in wanted.items():
@@ -52,24 +96,39 @@ def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> list[StockUpdate]
                 listing=listings.get(sku) if listings is not None else None,
             )
         )
-    return updates
+    # What stays pending: quarantined SKUs until retried, and the updates until acknowledged.
+    keep = blocked | {update.sku for update in updates}
+    settled = {sku: version for sku, version in seen.items() if sku not in keep}
+    return PushPlan(updates, seen, settled, fingerprint if full else None)
+
+
+def _with_bundles(ctx: EngineContext, skus: Collection[str]) -> set[str]:
+    """``skus`` and the bundles made of any of them."""
+    found = set(skus)
+    found.update(bundle for bundle, parts in ctx.bundles.items() if not found.isdisjoint(parts))
+    return found
 
 
 async def push_stock(
     ctx: EngineContext, channel: ResolvedChannel, adapter: Adapter, report: ChannelReport
 ) -> None:
     """Push every changed quantity to ``channel`` in batches of its declared size."""
-    updates = plan_push(ctx, channel)
+    plan = plan_push(ctx, channel)
+    with ctx.store.transaction() as tx:
+        tx.clear_pending(channel.name, plan.settled)
     size = adapter.limits.stock_batch_size
-    for start in range(0, len(updates), size):
-        outcomes = await _push_isolated(adapter, updates[start : start + size], report)
+    for start in range(0, len(plan.updates), size):
+        outcomes = await _push_isolated(adapter, plan.updates[start : start + size], report)
         counts = report.counts.copy()
 
         def record(outcomes: list[Outcome] = outcomes, counts: Counter[str] = counts) -> None:
             report.counts = counts.copy()  # a collision's attempt counted nothing
-            _record(ctx, channel, outcomes, report)
+            _record(ctx, channel, outcomes, report, plan.seen)
 
         await retry_conflicts(record, f"recording a push to {channel.name}")
+    if plan.full is not None:
+        with ctx.store.transaction() as tx:
+            tx.set_push_plan(channel.name, plan.full, utcnow(), complete=True)
 
 
 async def _push_isolated(
@@ -100,18 +159,29 @@ def _check(adapter: Adapter, batch: Sequence[StockUpdate], results: list[StockPu
 
 
 def _record(
-    ctx: EngineContext, channel: ResolvedChannel, outcomes: list[Outcome], report: ChannelReport
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    outcomes: list[Outcome],
+    report: ChannelReport,
+    seen: dict[str, int],
 ) -> None:
+    """Acknowledge what the channel took; what it did not stays pending for the next push."""
     now = utcnow()
     accepted: dict[str, int] = {}
+    refused: list[str] = []
+    """What the channel did not take as planned: pending again."""
     with ctx.store.transaction() as tx:
         for update, result in outcomes:
             if result.ok:
                 quantity = result.quantity if result.quantity is not None else update.quantity
                 accepted[update.sku] = quantity
+                if quantity != update.quantity:  # it took less (sold meanwhile): look again
+                    refused.append(update.sku)
             elif result.retryable:
                 report.counts["push_deferred"] += 1
+                refused.append(update.sku)
             else:
+                refused.append(update.sku)
                 with log_context(sku=update.sku):
                     log.warning("%s refused %s: %s", channel.name, update.sku, result.error)
                 tx.quarantine(
@@ -124,6 +194,9 @@ def _record(
                 )
                 report.counts["push_failed"] += 1
         tx.acknowledge(channel.name, accepted, now)
+        done = {sku: seen[sku] for sku in accepted if sku in seen and sku not in refused}
+        tx.clear_pending(channel.name, done)
+        tx.mark_pending(refused, [channel.name])
         tx.append_ledger_many(
             [
                 {"kind": "push", "sku": sku, "at": now, "channel": channel.name, "value": qty}

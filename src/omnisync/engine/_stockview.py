@@ -18,6 +18,9 @@ from omnisync.store import StockCell, Transaction
 
 __all__ = ["availability", "quantities", "sellable_skus"]
 
+_SLICE = 20_000
+"""SKUs whose stock is read at once."""
+
 
 def sellable_skus(tx: Transaction, ctx: EngineContext) -> list[str]:
     """Every SKU a channel could be offered: known items and configured bundles."""
@@ -57,25 +60,28 @@ def quantities(
 def _derive(
     tx: Transaction, ctx: EngineContext, channel: ResolvedChannel, skus: Collection[str]
 ) -> Iterator[tuple[str, int, dict[str, dict[str, StockCell]], tuple[int, tuple[Step, ...]]]]:
-    """Each SKU, its base, the stock cells it came from, and the rules applied to it."""
-    wanted = set(skus)
-    for sku in skus:
-        wanted.update(ctx.bundles.get(sku, ()))
-    cells = tx.stock_cells(wanted)
+    """Each SKU, its base, the stock cells it came from, and the rules applied to it; stock is
+    read a slice of the SKUs at a time, so a whole catalogue is never held at once."""
     rules = ctx.rules(channel)
     capped = plugins.has_impls("channel_quantity")
-    for sku in skus:
-        components = ctx.bundles.get(sku, {})
-        if components:
-            scope = {component: cells.get(component, {}) for component in components}
-            base = bundle_base(
-                {c: base_quantity(cs, channel.locations) for c, cs in scope.items()}, components
-            )
-        else:
-            scope = {sku: cells.get(sku, {})}
-            base = base_quantity(scope[sku], channel.locations)
+    ordered = list(skus)
+    for start in range(0, len(ordered), _SLICE):
+        chunk = ordered[start : start + _SLICE]
+        wanted = set(chunk)
+        for sku in chunk:
+            wanted.update(ctx.bundles.get(sku, ()))
+        cells = tx.stock_cells(wanted)
+        for sku in chunk:
+            components = ctx.bundles.get(sku, {})
+            if components:
+                scope = {component: cells.get(component, {}) for component in components}
+                bases = {c: base_quantity(cs, channel.locations) for c, cs in scope.items()}
+                base = bundle_base(bases, components)
+            else:
+                scope = {sku: cells.get(sku, {})}
+                base = base_quantity(scope[sku], channel.locations)
 
-        def cap(quantity: int, sku: str = sku) -> int:
-            return plugins.channel_quantity_cap(channel.name, sku, quantity)
+            def cap(quantity: int, sku: str = sku) -> int:
+                return plugins.channel_quantity_cap(channel.name, sku, quantity)
 
-        yield sku, base, scope, apply_rules(base, rules, cap if capped else None)
+            yield sku, base, scope, apply_rules(base, rules, cap if capped else None)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+
+from omnisync.store import _schema as t
 
 __all__ = ["TransactionBase"]
 
@@ -78,3 +80,23 @@ class TransactionBase:
         stmt = stmt.on_conflict_do_nothing(index_elements=keys)
         # RETURNING, not rowcount: psycopg reports no row count for a skipped insert.
         return self.conn.execute(stmt.returning(table.c[keys[0]])).first() is not None
+
+    def mark_pending(self, skus: Collection[str], channels: Collection[str] | None = None) -> None:
+        """Note that what ``channels`` (default: every channel with a push plan) may sell of
+        ``skus`` may have changed. A channel without a plan is planned in full anyway."""
+        if channels is None:
+            plans = t.push_plans
+            channels = list(self.conn.execute(select(plans.c.channel)).scalars())
+        rows = [
+            {"channel": channel, "sku": sku, "version": 1}
+            for channel in sorted(channels)
+            for sku in sorted(set(skus))  # rows locked in one order: writers cannot deadlock
+        ]
+        if not rows:
+            return
+        pending = t.pending_pushes
+        stmt = self._dialect_insert(pending)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["channel", "sku"], set_={"version": pending.c.version + 1}
+        )
+        self.conn.execute(stmt, rows)

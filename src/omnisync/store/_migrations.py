@@ -27,7 +27,15 @@ def _fulfilment_keys(conn: Connection) -> None:
             index.create(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_fulfilment_keys]
+def _pending_pushes(conn: Connection) -> None:
+    """3: the SKUs each channel's next push must look at, and what its last complete push
+    planned from, so a push reads the changes rather than the whole catalogue. Existing
+    channels have no plan yet: their next push is planned in full."""
+    _schema.pending_pushes.create(conn)
+    _schema.push_plans.create(conn)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_fulfilment_keys, _pending_pushes]
 """Migration ``i`` takes a store from schema version ``i + 1`` to ``i + 2``."""
 
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

@@ -298,6 +298,7 @@ class OrdersMixin(TransactionBase):
         for row in rows:
             if not any(row is added for added in new):
                 self.conn.execute(res.update().where(res.c.id == row.id).values(**_amounts(row)))
+        self.mark_pending({row.sku for row in rows})
 
     def shipped_rows(
         self, sku: str | None, locations: Collection[str], before: datetime

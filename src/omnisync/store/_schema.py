@@ -152,6 +152,30 @@ acknowledged = Table(
     Column("moved", Boolean, nullable=False, default=False),
 )
 
+# SKUs whose quantity may have changed for a channel since its last push: a push plans these
+# alone (plus bundles made of them). ``version`` rises with each change, so a push clears only
+# the changes it saw; one that lands while the push is out stays pending.
+pending_pushes = Table(
+    "pending_pushes",
+    metadata,
+    Column("channel", String(100), primary_key=True),
+    Column("sku", String(255), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+# What a channel's pushes plan from (its rules, locations and bundles). Written before a full
+# plan reads stock, so changes from then on are pending for the channel; ``complete`` once
+# that push is done. A channel without a complete plan of the current fingerprint is planned
+# in full (every sellable SKU).
+push_plans = Table(
+    "push_plans",
+    metadata,
+    Column("channel", String(100), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("complete", Boolean, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
 listings = Table(
     "listings",
     metadata,

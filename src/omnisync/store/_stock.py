@@ -117,6 +117,7 @@ class StockMixin(TransactionBase):
             keys=("sku", "location"),
             update=("on_hand", "as_of", "source"),
         )
+        self.mark_pending([sku])
 
     def adjust_stock(self, sku: str, location: str, delta: int, source: str) -> int:
         """Add ``delta`` to the on-hand count, keeping the time of the last real count.
@@ -227,13 +228,17 @@ class StockMixin(TransactionBase):
 
     # What channels acknowledged -------------------------------------------------------------
 
-    def acknowledged(self, channel: str) -> dict[str, Acknowledged]:
-        """What ``channel`` last confirmed for each SKU pushed to it."""
+    def acknowledged(
+        self, channel: str, skus: Collection[str] | None = None
+    ) -> dict[str, Acknowledged]:
+        """What ``channel`` last confirmed for each SKU pushed to it (of ``skus`` only, if
+        given)."""
         ack = t.acknowledged
-        rows = self.conn.execute(
-            select(ack.c.sku, ack.c.quantity, ack.c.moved).where(ack.c.channel == channel)
-        )
-        return {row[0]: Acknowledged(row[1], bool(row[2])) for row in rows}
+        query = select(ack.c.sku, ack.c.quantity, ack.c.moved).where(ack.c.channel == channel)
+        return {
+            row[0]: Acknowledged(row[1], bool(row[2]))
+            for row in self._rows_for(query, ack.c.sku, skus)
+        }
 
     def acknowledge(self, channel: str, quantities: dict[str, int], now: datetime) -> None:
         """Record the quantities ``channel`` confirmed."""
@@ -257,6 +262,7 @@ class StockMixin(TransactionBase):
         """
         for chunk in _chunks(skus):
             self.conn.execute(_MOVED, {"ch": channel, "skus": chunk})
+        self.mark_pending(skus, [channel])
 
     def mark_moved_unless(self, channel: str, shown: dict[str, int]) -> None:
         """Mark SKUs moved where ``channel`` now shows other than it acknowledged."""
@@ -267,10 +273,55 @@ class StockMixin(TransactionBase):
                 .where(ack.c.channel == channel, ack.c.sku == sku, ack.c.quantity != quantity)
                 .values(moved=True)
             )
+        self.mark_pending(shown, [channel])
+
+    # What the next push of each channel must look at ----------------------------------------
+
+    def pending(self, channel: str) -> dict[str, int]:
+        """The SKUs pending for ``channel``'s next push, with the version of their last change."""
+        pending = t.pending_pushes
+        rows = self.conn.execute(
+            select(pending.c.sku, pending.c.version).where(pending.c.channel == channel)
+        )
+        return {str(sku): int(version) for sku, version in rows.all()}
+
+    def clear_pending(self, channel: str, seen: dict[str, int]) -> None:
+        """Clear the pending SKUs a push dealt with, unless they changed again since it read
+        them (their version moved on)."""
+        if not seen:
+            return
+        pending = t.pending_pushes
+        self.conn.execute(
+            pending.delete().where(
+                pending.c.channel == bindparam("ch"),
+                pending.c.sku == bindparam("s"),
+                pending.c.version == bindparam("v"),
+            ),
+            [{"ch": channel, "s": sku, "v": version} for sku, version in sorted(seen.items())],
+        )
+
+    def push_plan(self, channel: str) -> tuple[str, bool] | None:
+        """What ``channel``'s pushes plan from: (fingerprint, whether its full push finished)."""
+        plans = t.push_plans
+        row = self.conn.execute(
+            select(plans.c.fingerprint, plans.c.complete).where(plans.c.channel == channel)
+        ).first()
+        return (row[0], bool(row[1])) if row else None
+
+    def set_push_plan(
+        self, channel: str, fingerprint: str, now: datetime, *, complete: bool
+    ) -> None:
+        """Record what ``channel``'s pushes plan from, and whether its full push finished."""
+        self._upsert(
+            t.push_plans,
+            {"channel": channel, "fingerprint": fingerprint, "complete": complete, "at": now},
+            keys=("channel",),
+            update=("fingerprint", "complete", "at"),
+        )
 
     def replace_listings(self, channel: str, listings: Iterable[Listing], now: datetime) -> None:
-        """Replace what omnisync knows of ``channel``'s listings with a fresh discovery."""
-        self.conn.execute(t.listings.delete().where(t.listings.c.channel == channel))
+        """Replace what omnisync knows of ``channel``'s listings with a fresh discovery. When
+        they changed, the channel's next push is planned in full, for what it lists now."""
         rows = [
             {
                 "channel": channel,
@@ -280,12 +331,30 @@ class StockMixin(TransactionBase):
             }
             for item in {item.sku: item for item in listings}.values()
         ]
+        found = {row["sku"]: row["payload"] for row in rows}
+        before = self.conn.execute(
+            select(t.listings.c.sku, t.listings.c.payload).where(t.listings.c.channel == channel)
+        )
+        if dict(before.all()) == found:
+            return
+        self.conn.execute(t.listings.delete().where(t.listings.c.channel == channel))
+        self.conn.execute(t.push_plans.delete().where(t.push_plans.c.channel == channel))
         if rows:
             self.conn.execute(t.listings.insert(), rows)
 
-    def listings(self, channel: str) -> dict[str, Listing]:
-        """The channel's listings by SKU, as last discovered."""
-        rows = self.conn.execute(
-            select(t.listings.c.sku, t.listings.c.payload).where(t.listings.c.channel == channel)
-        )
-        return {sku: Listing.model_validate_json(payload) for sku, payload in rows}
+    def listings(self, channel: str, skus: Collection[str] | None = None) -> dict[str, Listing]:
+        """The channel's listings by SKU, as last discovered (of ``skus`` only, if given)."""
+        listed = t.listings
+        query = select(listed.c.sku, listed.c.payload).where(listed.c.channel == channel)
+        return {
+            sku: Listing.model_validate_json(payload)
+            for sku, payload in self._rows_for(query, listed.c.sku, skus)
+        }
+
+    def _rows_for(self, query: Any, column: Any, skus: Collection[str] | None) -> Iterator[Any]:
+        """The rows of ``query``, limited to ``skus`` in ``column`` when given."""
+        if skus is None:
+            yield from self.conn.execute(query)
+            return
+        for chunk in _chunks(skus):
+            yield from self.conn.execute(query.where(column.in_(chunk)))

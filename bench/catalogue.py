@@ -1,0 +1,200 @@
+"""Scenario 4, catalogue scale: available-to-sell for ``skus`` SKUs on ``channels`` channels,
+each with its own buffer, percentage and maximum, and ``bundles`` bundles of 2 or 3 of them.
+
+Figures: the full computation (every SKU, every channel) and its peak memory, measured in a
+fresh process; then, with every channel pushed in full once, ``changes`` orders imported and
+the incremental recomputation: planning each channel's next push, which looks only at what
+the orders changed. Goals (from the project's benchmark issue): incremental at most 50 ms,
+peak memory at most 500 MiB.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bench._harness import Figure, ScenarioResult, isolated, timed
+from bench._omnisync import LOCATION, configured
+from bench._shops import sku_names
+from omnisync._time import utcnow
+from omnisync.engine._importer import import_order
+from omnisync.engine._push import plan_fingerprint, plan_push
+from omnisync.engine._stockview import quantities, sellable_skus
+from omnisync.models import Money, Order, OrderLine, OrderStatus
+from omnisync.store import _schema as t
+
+__all__ = ["DEFAULTS", "SMALL", "run"]
+
+DEFAULTS = {"skus": 1_000_000, "channels": 5, "bundles": 1_000, "changes": 1_000}
+SMALL = {"skus": 100_000, "channels": 5, "bundles": 1_000, "changes": 1_000}
+INCREMENTAL_GOAL_MS = 50.0
+RSS_GOAL_MB = 500.0
+# Each channel's rules: (buffer, percentage, max quantity).
+RULES = [(2, 100, None), (0, 80, None), (1, 100, 50), (5, 50, None), (0, 100, 20)]
+
+
+def run(skus: int, channels: int, bundles: int, changes: int) -> ScenarioResult:
+    result = ScenarioResult(
+        "catalogue",
+        "4. Catalogue scale (available-to-sell, SQLite)",
+        {"skus": skus, "channels": channels, "bundles": bundles, "order changes": changes},
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        loaded = isolated(_load, folder, skus, channels, bundles)
+        full = isolated(_full, folder, skus, channels, bundles)
+        incremental = isolated(_incremental, folder, skus, channels, bundles, changes)
+    result.add(
+        Figure("full computation", full["wall"], "s"),
+        Figure("  per SKU and channel", full["wall"] / (skus * channels) * 1e6, "µs"),
+        Figure(
+            "full: peak memory", full["rss_mb"], "MiB", RSS_GOAL_MB, "goal", goal=1.0, guard=False
+        ),
+        Figure(
+            "incremental, all channels",
+            incremental["plan_ms"],
+            "ms",
+            INCREMENTAL_GOAL_MS,
+            "goal",
+            goal=1.0,
+        ),
+        Figure("  SKUs looked at", incremental["looked_at"], "", skus * channels, "full"),
+        Figure("importing the orders", incremental["import_s"], "s"),
+    )
+    result.notes.append(
+        f"set-up: {loaded['wall']:.1f} s to load {skus:,} SKUs and push every channel once; "
+        f"{incremental['updates']:,} quantities to push after {changes:,} orders"
+    )
+    return result
+
+
+def _channels(count: int) -> dict[str, str]:
+    sections = {}
+    for number in range(count):
+        buffer, percentage, maximum = RULES[number % len(RULES)]
+        rules = f"buffer = {buffer}\npercentage = {percentage}\n"
+        rules += f"max_quantity = {maximum}\n" if maximum is not None else ""
+        sections[f"ch{number + 1}"] = (
+            f'adapter = "sim"\nenable = ["push_stock"]\n{rules}'
+            'settings = { base_url = "http://127.0.0.1:9" }'
+        )
+    return sections
+
+
+def _bundles(skus: int, bundles: int) -> tuple[str, list[str]]:
+    """The ``[bundles]`` section, and the bundles' names."""
+    rng = random.Random(1)
+    names = sku_names(skus)
+    lines, kits = ["\n[bundles]"], []
+    for number in range(bundles):
+        kit = f"KIT-{number:06d}"
+        parts = rng.sample(names, rng.randint(2, 3))
+        components = ", ".join(f'"{part}" = 1' for part in parts)
+        lines.append(f'"{kit}" = {{ {components} }}')
+        kits.append(kit)
+    return "\n".join(lines) + "\n", kits
+
+
+def _omnisync(folder: str, skus: int, channels: int, bundles: int) -> Any:
+    section, _ = _bundles(skus, bundles)
+    return configured(Path(folder) / "omnisync", _channels(channels), extra=section)
+
+
+def _load(folder: str, skus: int, channels: int, bundles: int) -> dict[str, Any]:
+    """Set-up: every SKU counted at the shelf, and every channel acknowledging its numbers as
+    after a complete push (written straight into the store: set-up is not measured)."""
+    om = _omnisync(folder, skus, channels, bundles)
+    ctx = om.engine.ctx
+    now = utcnow()
+    with timed() as time:
+        names = sku_names(skus)
+        rng = random.Random(2)
+        with om.store.transaction() as tx:
+            tx.conn.execute(t.skus.insert(), [{"sku": s, "created_at": now} for s in names])
+            tx.conn.execute(
+                t.stock_levels.insert(),
+                [
+                    {
+                        "sku": s,
+                        "location": LOCATION,
+                        "on_hand": rng.randint(5, 200),
+                        "as_of": now,
+                        "source": "bench",
+                    }
+                    for s in names
+                ],
+            )
+        for channel in ctx.channels.values():
+            with om.store.reading() as tx:
+                shown = quantities(tx, ctx, channel, sellable_skus(tx, ctx))
+            with om.store.transaction() as tx:
+                tx.acknowledge(channel.name, shown, now)
+                tx.set_push_plan(channel.name, plan_fingerprint(ctx, channel), now, complete=True)
+    om.store.close()
+    return {"wall": time.wall}
+
+
+def _full(folder: str, skus: int, channels: int, bundles: int) -> dict[str, Any]:
+    """Available-to-sell of every SKU on every channel."""
+    om = _omnisync(folder, skus, channels, bundles)
+    ctx = om.engine.ctx
+    with timed() as time, om.store.reading() as tx:
+        every = sellable_skus(tx, ctx)
+        total = sum(
+            sum(quantities(tx, ctx, channel, every).values()) for channel in ctx.channels.values()
+        )
+    om.store.close()
+    return {"wall": time.wall, "cpu": time.cpu, "total": total}
+
+
+def _incremental(
+    folder: str, skus: int, channels: int, bundles: int, changes: int
+) -> dict[str, Any]:
+    """``changes`` orders imported, then each channel's next push planned."""
+    om = _omnisync(folder, skus, channels, bundles)
+    ctx = om.engine.ctx
+    _, kits = _bundles(skus, bundles)
+    names = sku_names(skus)
+    rng = random.Random(3)
+    seller = next(iter(ctx.channels.values()))
+    start = utcnow()
+    with timed() as importing, om.store.transaction() as tx:
+        for number in range(changes):
+            moment = start + timedelta(seconds=number)
+            picked = rng.sample(names, rng.randint(1, 3))
+            if number % 10 == 0:  # one order in ten sells a bundle
+                picked.append(rng.choice(kits))
+            order = Order(
+                channel=seller.name,
+                external_id=f"B{number}",
+                number=f"#B{number}",
+                status=OrderStatus.OPEN,
+                currency="EUR",
+                created_at=moment,
+                updated_at=moment,
+                lines=tuple(
+                    OrderLine(
+                        line_id=str(index),
+                        sku=sku,
+                        quantity=1,
+                        unit_price=Money.of("10.00", "EUR"),
+                    )
+                    for index, sku in enumerate(picked)
+                ),
+            )
+            import_order(tx, order, seller, ctx, moment)
+    looked_at = updates = 0
+    with timed() as planning:
+        for channel in ctx.channels.values():
+            plan = plan_push(ctx, channel)
+            looked_at += len(plan.seen)
+            updates += len(plan.updates)
+    om.store.close()
+    return {
+        "plan_ms": planning.wall * 1000,
+        "looked_at": looked_at,
+        "updates": updates,
+        "import_s": importing.wall,
+    }

@@ -1,0 +1,110 @@
+"""Planning a push from the changes since the last one, not from the whole catalogue."""
+
+from __future__ import annotations
+
+import pytest
+
+from omnisync._time import utcnow
+from omnisync.adapters import Capability
+from omnisync.engine._counts import apply_count
+from omnisync.engine._push import plan_push
+from tests.helpers import T0, world
+
+pytestmark = pytest.mark.anyio
+
+STOCK = {"A": 10, "B": 10, "C": 10, "D": 10}
+
+
+def plan(om, channel="shop"):
+    return plan_push(om.engine.ctx, om.engine.ctx.channels[channel])
+
+
+async def test_after_a_full_push_only_changed_skus_are_looked_at(tmp_path):
+    w = world(tmp_path, stock=STOCK)
+    async with w.client as om:
+        await om.engine.run_step("erp", Capability.PULL_STOCK)
+        await om.engine.run_step("shop", Capability.PULL_LISTINGS)
+        first = plan(om)
+        assert first.full is not None  # never pushed: every sellable SKU
+        assert {u.sku for u in first.updates} == set(STOCK)
+        await om.sync()
+        assert plan(om).updates == [] and plan(om).seen == {}
+        w.erp.set("B", 7, "WH1")
+        await om.engine.run_step("erp", Capability.PULL_STOCK)
+        second = plan(om)
+    assert second.full is None
+    assert set(second.seen) == {"B"}  # A, C and D were not even read
+    assert [(u.sku, u.quantity, u.previous) for u in second.updates] == [("B", 7, 10)]
+
+
+async def test_a_component_change_plans_the_bundles_made_of_it(tmp_path):
+    w = world(tmp_path, stock=STOCK, bundles={"KIT": {"A": 1, "C": 2}})
+    async with w.client as om:
+        await om.sync()
+        w.market().buy({"A": 3})
+        await om.sync()  # imports the sale (A reserved) and pushes A and KIT
+        assert w.market().shown("KIT") == 5
+        assert w.market().shown("A") == 7
+        w.erp.set("C", 2, "WH1")
+        await om.engine.run_step("erp", Capability.PULL_STOCK)
+        planned = plan(om)
+    assert {u.sku: u.quantity for u in planned.updates} == {"C": 2, "KIT": 1}
+
+
+async def test_a_change_of_rules_plans_every_sku_again(tmp_path):
+    w = world(tmp_path, stock=STOCK)
+    async with w.client as om:
+        await om.sync()
+        with om.store.transaction() as tx:  # as if pushed from other rules
+            tx.set_push_plan("shop", "0" * 64, T0, complete=True)
+        planned = plan(om)
+    assert planned.full is not None
+    assert planned.updates == []  # looked at everything, and nothing differs
+
+
+async def test_a_full_push_cut_short_is_planned_in_full_again(tmp_path):
+    w = world(tmp_path, stock=STOCK)
+    async with w.client as om:
+        planned = plan(om)
+        with om.store.transaction() as tx:  # started (written before reading stock), not done
+            tx.set_push_plan("shop", planned.full, T0, complete=False)
+        assert plan(om).full is not None
+
+
+async def test_a_change_while_the_push_is_out_stays_pending(tmp_path):
+    w = world(tmp_path, stock=STOCK)
+    async with w.client as om:
+        await om.sync()
+        w.erp.set("A", 8, "WH1")
+        await om.engine.run_step("erp", Capability.PULL_STOCK)
+        market = w.market()
+        original = market._inventory_batch
+
+        def count_lands_meanwhile(request, **groups):
+            answer = original(request, **groups)
+            if market.shown("A") == 8:  # the push of 8 is in; a new count lands in omnisync
+                now = utcnow()
+                with om.store.transaction() as tx:
+                    apply_count(tx, "A", "main", 5, now, source="erp", now=now)
+            return answer
+
+        market._routes = [
+            (m, p, count_lands_meanwhile if h == original else h) for m, p, h in market._routes
+        ]
+        await om.engine.run_step("shop", Capability.PUSH_STOCK)
+        assert market.shown("A") == 8
+        assert "A" in plan(om).seen  # the push did not clear the change it never saw
+        await om.engine.run_step("shop", Capability.PUSH_STOCK)
+    assert market.shown("A") == 5
+
+
+async def test_what_a_channel_did_not_take_stays_pending(tmp_path):
+    w = world(tmp_path, stock=STOCK, channel_options={"shop": {"max_quantity": 5}})
+    async with w.client as om:
+        await om.sync()
+        w.market().buy({"A": 2})  # the channel shows 3 of its 5
+        await om.sync()  # the push finds 3 left there and sets no more than that
+        assert w.market().shown("A") == 3
+        assert "A" in plan(om).seen
+        await om.sync()
+    assert w.market().shown("A") == 5
