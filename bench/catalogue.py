@@ -22,7 +22,7 @@ from bench._shops import sku_names
 from omnisync._time import utcnow
 from omnisync.engine._importer import import_order
 from omnisync.engine._push import plan_fingerprint, plan_push
-from omnisync.engine._stockview import quantities, sellable_skus
+from omnisync.engine._stockview import quantities_by_channel, sellable_skus
 from omnisync.models import Money, Order, OrderLine, OrderStatus
 from omnisync.store import _schema as t
 
@@ -126,11 +126,12 @@ def _load(folder: str, skus: int, channels: int, bundles: int) -> dict[str, Any]
                     for s in names
                 ],
             )
-        for channel in ctx.channels.values():
-            with om.store.reading() as tx:
-                shown = quantities(tx, ctx, channel, sellable_skus(tx, ctx))
-            with om.store.transaction() as tx:
-                tx.acknowledge(channel.name, shown, now)
+        selling = list(ctx.channels.values())
+        with om.store.reading() as tx:
+            table = quantities_by_channel(tx, ctx, selling, sellable_skus(tx, ctx))
+        with om.store.transaction() as tx:
+            for channel in selling:
+                tx.acknowledge(channel.name, table[channel.name], now)
                 tx.set_push_plan(channel.name, plan_fingerprint(ctx, channel), now, complete=True)
     om.store.close()
     return {"wall": time.wall}
@@ -142,9 +143,8 @@ def _full(folder: str, skus: int, channels: int, bundles: int) -> dict[str, Any]
     ctx = om.engine.ctx
     with timed() as time, om.store.reading() as tx:
         every = sellable_skus(tx, ctx)
-        total = sum(
-            sum(quantities(tx, ctx, channel, every).values()) for channel in ctx.channels.values()
-        )
+        table = quantities_by_channel(tx, ctx, list(ctx.channels.values()), every)
+        total = sum(sum(quantities.values()) for quantities in table.values())
     om.store.close()
     return {"wall": time.wall, "cpu": time.cpu, "total": total}
 

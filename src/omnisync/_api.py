@@ -31,7 +31,7 @@ from omnisync.engine._pull import (
 )
 from omnisync.engine._report import ChannelReport
 from omnisync.engine._reservations import reconcile
-from omnisync.engine._stockview import availability, sellable_skus
+from omnisync.engine._stockview import availability, quantities_by_channel, sellable_skus
 from omnisync.errors import (
     CapabilityError,
     ConfigError,
@@ -201,9 +201,11 @@ class AsyncOmnisync:
         table: dict[str, dict[str, int]] = {}
         with self.store.reading() as tx:
             skus = sellable_skus(tx, self.engine.ctx)
-            for channel in self._selling_channels():
-                for sku, item in availability(tx, self.engine.ctx, channel, skus).items():
-                    table.setdefault(sku, {})[channel.name] = item.quantity
+            channels = self._selling_channels()
+            by_channel = quantities_by_channel(tx, self.engine.ctx, channels, skus)
+        for channel, quantities in by_channel.items():
+            for sku, quantity in quantities.items():
+                table.setdefault(sku, {})[channel] = quantity
         return table
 
     def _selling_channels(self) -> list[ResolvedChannel]:

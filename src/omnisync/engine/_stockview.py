@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 
 from omnisync import plugins
 from omnisync.config import ResolvedChannel
@@ -16,7 +16,7 @@ from omnisync.engine._availability import (
 from omnisync.engine._context import EngineContext
 from omnisync.store import StockCell, Transaction
 
-__all__ = ["availability", "quantities", "sellable_skus"]
+__all__ = ["availability", "quantities", "quantities_by_channel", "sellable_skus"]
 
 _SLICE = 20_000
 """SKUs whose stock is read at once."""
@@ -32,7 +32,7 @@ def availability(
 ) -> dict[str, Availability]:
     """What ``channel`` may sell of each of ``skus``, with how it was derived."""
     result: dict[str, Availability] = {}
-    for sku, base, scope, (quantity, steps) in _derive(tx, ctx, channel, skus):
+    for _, sku, base, scope, (quantity, steps) in _derive(tx, ctx, [channel], skus, times=True):
         shown = {
             item: {loc: cell for loc, cell in per.items() if loc in channel.locations}
             for item, per in scope.items()
@@ -54,15 +54,40 @@ def quantities(
 ) -> dict[str, int]:
     """What ``channel`` may sell of each of ``skus``: `availability`'s numbers alone, for a
     push planning thousands of SKUs."""
-    return {sku: derived[0] for sku, _, _, derived in _derive(tx, ctx, channel, skus)}
+    return quantities_by_channel(tx, ctx, [channel], skus)[channel.name]
+
+
+def quantities_by_channel(
+    tx: Transaction,
+    ctx: EngineContext,
+    channels: Sequence[ResolvedChannel],
+    skus: Collection[str],
+) -> dict[str, dict[str, int]]:
+    """What each of ``channels`` may sell of each of ``skus`` (channel → SKU → quantity),
+    reading each SKU's stock once for all of them."""
+    table: dict[str, dict[str, int]] = {channel.name: {} for channel in channels}
+    for channel, sku, _, _, (quantity, _) in _derive(tx, ctx, channels, skus, times=False):
+        table[channel.name][sku] = quantity
+    return table
+
+
+Derived = tuple[
+    ResolvedChannel, str, int, dict[str, dict[str, StockCell]], tuple[int, tuple[Step, ...]]
+]
 
 
 def _derive(
-    tx: Transaction, ctx: EngineContext, channel: ResolvedChannel, skus: Collection[str]
-) -> Iterator[tuple[str, int, dict[str, dict[str, StockCell]], tuple[int, tuple[Step, ...]]]]:
-    """Each SKU, its base, the stock cells it came from, and the rules applied to it; stock is
-    read a slice of the SKUs at a time, so a whole catalogue is never held at once."""
-    rules = ctx.rules(channel)
+    tx: Transaction,
+    ctx: EngineContext,
+    channels: Sequence[ResolvedChannel],
+    skus: Collection[str],
+    *,
+    times: bool,
+) -> Iterator[Derived]:
+    """Each channel and SKU, its base, the stock cells it came from (with when they were
+    counted, if ``times``), and the rules applied to it; stock is read a slice of the SKUs at
+    a time, so a whole catalogue is never held at once."""
+    rules = [(channel, ctx.rules(channel)) for channel in channels]
     capped = plugins.has_impls("channel_quantity")
     ordered = list(skus)
     for start in range(0, len(ordered), _SLICE):
@@ -70,18 +95,19 @@ def _derive(
         wanted = set(chunk)
         for sku in chunk:
             wanted.update(ctx.bundles.get(sku, ()))
-        cells = tx.stock_cells(wanted)
+        cells = tx.stock_cells(wanted, times=times)
         for sku in chunk:
             components = ctx.bundles.get(sku, {})
-            if components:
-                scope = {component: cells.get(component, {}) for component in components}
-                bases = {c: base_quantity(cs, channel.locations) for c, cs in scope.items()}
-                base = bundle_base(bases, components)
-            else:
-                scope = {sku: cells.get(sku, {})}
-                base = base_quantity(scope[sku], channel.locations)
+            scope = {item: cells.get(item, {}) for item in (components or (sku,))}
+            for channel, channel_rules in rules:
+                if components:
+                    bases = {c: base_quantity(cs, channel.locations) for c, cs in scope.items()}
+                    base = bundle_base(bases, components)
+                else:
+                    base = base_quantity(scope[sku], channel.locations)
 
-            def cap(quantity: int, sku: str = sku) -> int:
-                return plugins.channel_quantity_cap(channel.name, sku, quantity)
+                def cap(quantity: int, sku: str = sku, channel: str = channel.name) -> int:
+                    return plugins.channel_quantity_cap(channel, sku, quantity)
 
-            yield sku, base, scope, apply_rules(base, rules, cap if capped else None)
+                derived = apply_rules(base, channel_rules, cap if capped else None)
+                yield channel, sku, base, scope, derived

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, func, select
+from sqlalchemy import BindParameter, bindparam, func, null, select
 
 from omnisync.models import Listing
 from omnisync.store import _schema as t
@@ -49,6 +49,11 @@ _HELD = (
     .group_by(t.reservations.c.sku, t.reservations.c.location)
 )
 _LEVELS_OF = _LEVELS.where(t.stock_levels.c.sku.in_(_SKUS))
+# The same without the time of the count: reading it back (a string on SQLite) costs more
+# than the rest of the row, and quantities alone do not need it.
+_COUNTS_OF = select(
+    t.stock_levels.c.sku, t.stock_levels.c.location, t.stock_levels.c.on_hand, null()
+).where(t.stock_levels.c.sku.in_(_SKUS))
 _HELD_OF = _HELD.where(t.reservations.c.sku.in_(_SKUS))
 _MOVED = (
     t.acknowledged.update()
@@ -132,16 +137,20 @@ class StockMixin(TransactionBase):
         self.write_stock_level(sku, location, on_hand + delta, as_of, source)
         return on_hand + delta
 
-    def stock_cells(self, skus: Collection[str] | None = None) -> dict[str, dict[str, StockCell]]:
-        """On hand and held per SKU and location; every known SKU when ``skus`` is ``None``."""
-        on_hand: dict[tuple[str, str], tuple[int, datetime]] = {}
+    def stock_cells(
+        self, skus: Collection[str] | None = None, *, times: bool = True
+    ) -> dict[str, dict[str, StockCell]]:
+        """On hand and held per SKU and location; every known SKU when ``skus`` is ``None``.
+        Without ``times``, cells of given SKUs leave out when they were counted (``as_of``)."""
+        on_hand: dict[tuple[str, str], tuple[int, datetime | None]] = {}
         held: dict[tuple[str, str], int] = {}
         if skus is None:
             level_rows: Iterable[Any] = self.conn.execute(_LEVELS)
             held_rows: Iterable[Any] = self.conn.execute(_HELD)
         else:
             chunks = list(_chunks(skus))
-            level_rows = (r for c in chunks for r in self.conn.execute(_LEVELS_OF, {"skus": c}))
+            levels = _LEVELS_OF if times else _COUNTS_OF
+            level_rows = (r for c in chunks for r in self.conn.execute(levels, {"skus": c}))
             held_rows = (r for c in chunks for r in self.conn.execute(_HELD_OF, {"skus": c}))
         for sku, location, quantity, as_of in level_rows:
             on_hand[(sku, location)] = (quantity, as_of)
