@@ -19,12 +19,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import catalogue, ingest, push
+from bench import catalogue, fanout, ingest, push
 from bench._harness import ScenarioResult
 
 SCENARIOS: dict[str, Any] = {
     "ingest": ingest,
     "push": push,
+    "fanout": fanout,
     "catalogue": catalogue,
 }
 GUARD_FACTOR = 2.0

@@ -14,7 +14,7 @@ import resource
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
@@ -26,6 +26,7 @@ __all__ = [
     "Figure",
     "Remote",
     "ScenarioResult",
+    "beside",
     "isolated",
     "peak_rss_mb",
     "served",
@@ -118,8 +119,15 @@ def timed() -> Iterator[Timing]:
 def isolated(function: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
     """Run ``function(*args)`` in a fresh process and return its result with the process's
     peak memory added as ``rss_mb``."""
+    with beside(function, *args) as future:
+        return future.result()
+
+
+@contextmanager
+def beside(function: Callable[..., dict[str, Any]], *args: Any) -> Iterator[Future[dict[str, Any]]]:
+    """Start `isolated`'s work while the caller goes on; its result comes as a future."""
     with ProcessPoolExecutor(max_workers=1, mp_context=_SPAWN) as pool:
-        return pool.submit(_with_rss, function, *args).result()
+        yield pool.submit(_with_rss, function, *args)
 
 
 def _with_rss(function: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:

@@ -178,3 +178,25 @@ async def test_a_server_that_repeats_its_cursor_is_an_error_not_an_endless_loop(
     with pytest.raises(InvalidPayloadError, match="for ever"):
         async for _ in cursor_pages(client(), "/orders", items="orders"):
             pass
+
+
+@respx.mock
+async def test_a_download_streams_to_a_file_and_a_failed_attempt_leaves_nothing_behind(tmp_path):
+    body = b"".join(b'{"line": %d}\n' % number for number in range(10_000))
+    # The connection drops, then the server fails, then the whole file comes.
+    answers = iter([None, httpx.Response(503), httpx.Response(200, content=body)])
+
+    def answer(request):
+        item = next(answers)
+        if item is None:
+            raise httpx.ReadError("connection reset by peer", request=request)
+        return item
+
+    route = respx.get(f"{BASE}/export.jsonl").mock(side_effect=answer)
+    http = client(retry=RetryPolicy(max_attempts=4, initial_wait=0, jitter=0))
+    with (tmp_path / "export.jsonl").open("w+b") as file:
+        file.write(b"left over from before")
+        assert await http.download("/export.jsonl", file) == len(body)
+    assert (tmp_path / "export.jsonl").read_bytes() == body
+    assert route.call_count == 3
+    assert http.stats.retries == 2

@@ -1,5 +1,7 @@
 """The Shopify adapter driven through omnisync's engine against the simulator."""
 
+import json
+
 import httpx
 import pytest
 
@@ -256,3 +258,27 @@ async def test_the_access_token_never_reaches_the_bulk_file_host(tmp_path):
     downloads = [r for r in seen if "bulk-operation-outputs" in r.url.path]
     assert downloads
     assert all("X-Shopify-Access-Token" not in r.headers for r in downloads)
+
+
+def test_a_bulk_file_is_put_together_whatever_the_order_of_its_lines():
+    from omnisync_shopify._bulkfile import BulkFile
+
+    lines = [
+        {"id": "gid://shopify/LineItem/21", "sku": "B", "__parentId": "gid://shopify/Order/2"},
+        {"id": "gid://shopify/Order/1", "name": "#1"},
+        {"id": "gid://shopify/Order/2", "name": "#2"},
+        {"id": "gid://shopify/LineItem/11", "sku": "A", "__parentId": "gid://shopify/Order/1"},
+        {"id": "gid://shopify/ShippingLine/12", "__parentId": "gid://shopify/Order/1"},
+        {"id": "gid://shopify/LineItem/22", "sku": "C", "__parentId": "gid://shopify/Order/2"},
+        {"id": "gid://shopify/Order/3", "name": "#3"},
+    ]
+    with BulkFile() as export:
+        export.file.write(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+        pages = list(export.orders(2))
+    assert [[order["name"] for order in page] for page in pages] == [["#1", "#2"], ["#3"]]
+    first, second = pages[0]
+    assert [item["sku"] for item in first["lineItems"]] == ["A"]
+    assert [item["id"] for item in first["shippingLines"]] == ["gid://shopify/ShippingLine/12"]
+    assert [item["sku"] for item in second["lineItems"]] == ["B", "C"]  # one came before it
+    assert "__parentId" not in second["lineItems"][0]
+    assert pages[1][0]["lineItems"] == []

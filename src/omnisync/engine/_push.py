@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -9,6 +10,7 @@ import logging
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from omnisync import plugins
 from omnisync._logging import log_context
@@ -117,15 +119,23 @@ async def push_stock(
     with ctx.store.transaction() as tx:
         tx.clear_pending(channel.name, plan.settled)
     size = adapter.limits.stock_batch_size
-    for start in range(0, len(plan.updates), size):
-        outcomes = await _push_isolated(adapter, plan.updates[start : start + size], report)
-        counts = report.counts.copy()
-
-        def record(outcomes: list[Outcome] = outcomes, counts: Counter[str] = counts) -> None:
-            report.counts = counts.copy()  # a collision's attempt counted nothing
-            _record(ctx, channel, outcomes, report, plan.seen)
-
-        await retry_conflicts(record, f"recording a push to {channel.name}")
+    # Each batch is recorded in a worker thread while the next one is on its way.
+    recording: asyncio.Task[Counter[str]] | None = None
+    try:
+        for start in range(0, len(plan.updates), size):
+            outcomes = await _push_isolated(adapter, plan.updates[start : start + size], report)
+            if recording is not None:
+                report.counts.update(await recording)
+            recording = asyncio.create_task(
+                retry_conflicts(
+                    partial(_record, ctx, channel, outcomes, plan.seen),
+                    f"recording a push to {channel.name}",
+                    in_thread=True,
+                )
+            )
+    finally:
+        if recording is not None:
+            report.counts.update(await recording)
     if plan.full is not None:
         with ctx.store.transaction() as tx:
             tx.set_push_plan(channel.name, plan.full, utcnow(), complete=True)
@@ -159,13 +169,11 @@ def _check(adapter: Adapter, batch: Sequence[StockUpdate], results: list[StockPu
 
 
 def _record(
-    ctx: EngineContext,
-    channel: ResolvedChannel,
-    outcomes: list[Outcome],
-    report: ChannelReport,
-    seen: dict[str, int],
-) -> None:
-    """Acknowledge what the channel took; what it did not stays pending for the next push."""
+    ctx: EngineContext, channel: ResolvedChannel, outcomes: list[Outcome], seen: dict[str, int]
+) -> Counter[str]:
+    """Acknowledge what the channel took; what it did not stays pending for the next push.
+    Returns what it counted (nothing is counted twice when a collision reruns it)."""
+    counts: Counter[str] = Counter()
     now = utcnow()
     accepted: dict[str, int] = {}
     refused: list[str] = []
@@ -178,7 +186,7 @@ def _record(
                 if quantity != update.quantity:  # it took less (sold meanwhile): look again
                     refused.append(update.sku)
             elif result.retryable:
-                report.counts["push_deferred"] += 1
+                counts["push_deferred"] += 1
                 refused.append(update.sku)
             else:
                 refused.append(update.sku)
@@ -192,7 +200,7 @@ def _record(
                     {"sku": update.sku, "quantity": update.quantity},
                     now,
                 )
-                report.counts["push_failed"] += 1
+                counts["push_failed"] += 1
         tx.acknowledge(channel.name, accepted, now)
         done = {sku: seen[sku] for sku in accepted if sku in seen and sku not in refused}
         tx.clear_pending(channel.name, done)
@@ -203,4 +211,5 @@ def _record(
                 for sku, qty in accepted.items()
             ]
         )
-    report.counts["pushed"] += len(accepted)
+    counts["pushed"] += len(accepted)
+    return counts

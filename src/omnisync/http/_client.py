@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -112,6 +112,49 @@ class ChannelHTTP:
     ) -> Any:
         """Like `request`, and parse the body with `json_loads`; malformed JSON is retried."""
         return await self._with_retries(method, url, idempotent, cost, kwargs, parse=True)
+
+    async def download(
+        self, url: str, destination: BinaryIO, *, cost: float = 1.0, **kwargs: Any
+    ) -> int:
+        """GET ``url`` and write its body to ``destination`` as it arrives, so a file larger
+        than memory (a bulk export) never sits in it whole; a failed attempt is retried from
+        the start. Returns the number of bytes written."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retry.max_attempts),
+            wait=self.retry.wait,
+            retry=retry_if_exception(lambda error: should_retry(error, idempotent=True)),
+            before_sleep=self._before_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                destination.seek(0)
+                destination.truncate()
+                return await self._stream_to(url, destination, cost, kwargs)
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+    async def _stream_to(
+        self, url: str, destination: BinaryIO, cost: float, kwargs: dict[str, Any]
+    ) -> int:
+        if self.limiter is not None:
+            await self.limiter.acquire(cost)
+        self.stats.requests += 1
+        written = 0
+        try:
+            async with self._client.stream("GET", url, **kwargs) as response:
+                if response.status_code >= 300:
+                    await response.aread()
+                    error = self._classify(response, self.channel)
+                    if error is not None:
+                        raise error
+                async for chunk in response.aiter_bytes():
+                    destination.write(chunk)
+                    written += len(chunk)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise self._transport_error("GET", url, exc, sent=False) from exc
+        except httpx.TransportError as exc:
+            raise self._transport_error("GET", url, exc, sent=True) from exc
+        return written
 
     async def _with_retries(
         self,

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from omnisync.errors import ConfigError, StoreConflictError, StoreError
 from omnisync.store._migrations import migrate
@@ -127,12 +127,17 @@ def _first_line(error: BaseException | None) -> str:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    # NullPool: each transaction opens its own connection, so a store can be shared between
-    # threads and processes without a connection outliving its use.
+    # A small pool of connections, each handed to one thread at a time: opening a connection
+    # (and setting it up below) costs more than most transactions, and a sync runs dozens.
     # hide_parameters: a failed statement's message must not carry the values (buyers'
     # details, payloads) into logs.
     engine = create_engine(
-        url, poolclass=NullPool, connect_args={"timeout": 30}, hide_parameters=True
+        url,
+        poolclass=QueuePool,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        hide_parameters=True,
     )
 
     @event.listens_for(engine, "connect")

@@ -50,6 +50,7 @@ from omnisync.http import json_loads
 from omnisync.models import Fulfilment, Listing, Order, StockPushResult, StockUpdate
 from omnisync.webhooks import verify_hmac_sha256_base64
 from omnisync_shopify import _queries as q
+from omnisync_shopify._bulkfile import BulkFile
 from omnisync_shopify._mapping import (
     map_graphql_order,
     map_refund,
@@ -206,13 +207,14 @@ class ShopifyAdapter(HTTPAdapter):
 
     async def pull_orders(self, since: datetime | None) -> AsyncIterator[Page[Order]]:
         if since is None and self.settings.bulk_first_sync:
-            nodes = await self._bulk_export()
-            if nodes is not None:
-                for start in range(0, len(nodes), 250):
-                    orders, rejects = map_records(
-                        nodes[start : start + 250], self.map_order, kind="order", key=_order_key
-                    )
-                    yield Page(orders, rejects)
+            export = await self._bulk_export()
+            if export is not None:
+                with export:
+                    for nodes in export.orders(250):
+                        orders, rejects = map_records(
+                            nodes, self.map_order, kind="order", key=_order_key
+                        )
+                        yield Page(orders, rejects)
                 return
         async for page in self._paged_orders(since):
             yield page
@@ -272,8 +274,9 @@ class ShopifyAdapter(HTTPAdapter):
             order = (await self._graphql(q.ORDER_FULFILMENTS, {"id": node["id"]}))["order"]
             node["fulfillments"] = order["fulfillments"]
 
-    async def _bulk_export(self) -> list[dict[str, Any]] | None:
-        """Every order through one bulk operation; ``None`` if one cannot run now."""
+    async def _bulk_export(self) -> BulkFile | None:
+        """Every order through one bulk operation, downloaded to a temporary file; ``None``
+        if one cannot run now."""
         run = (await self._graphql(q.BULK_RUN, {"query": q.BULK_ORDERS}))["bulkOperationRunQuery"]
         if run["userErrors"]:
             log.warning(
@@ -289,11 +292,16 @@ class ShopifyAdapter(HTTPAdapter):
                 f"the bulk export ended {operation['status']} ({operation.get('errorCode')})",
                 channel=self.channel,
             )
+        export = BulkFile()
         if not operation.get("url"):
-            return []  # a store without orders exports no file
-        # The file sits on a storage host: it must not receive the store's access token.
-        answer = await self.http.request("GET", operation["url"], auth=None, cost=0)
-        return _assemble_bulk(answer.text)
+            return export  # a store without orders exports no file
+        try:
+            # The file sits on a storage host: it must not receive the store's access token.
+            await self.http.download(operation["url"], export.file, auth=None, cost=0)
+        except BaseException:
+            export.__exit__(None, None, None)
+            raise
+        return export
 
     # Listings and stock ------------------------------------------------------------------
 
@@ -605,27 +613,3 @@ def _allocate(
     return [
         {"fulfillmentOrderId": fo, "fulfillmentOrderLineItems": lines} for fo, lines in plan.items()
     ]
-
-
-def _assemble_bulk(text: str) -> list[dict[str, Any]]:
-    """Orders from a bulk export: each nested connection's items come on their own lines
-    after their parent, pointing to it with ``__parentId``."""
-    orders: dict[str, dict[str, Any]] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        item = json_loads(line)
-        parent = item.pop("__parentId", None)
-        if parent is None:
-            item.setdefault("lineItems", [])
-            item.setdefault("shippingLines", [])
-            orders[item["id"]] = item
-        elif parent in orders:
-            kind = {"LineItem": "lineItems", "ShippingLine": "shippingLines"}.get(
-                str(item.get("id", "")).split("/")[3]
-                if str(item.get("id", "")).count("/") >= 4
-                else ""
-            )
-            if kind is not None:
-                orders[parent][kind].append(item)
-    return list(orders.values())
