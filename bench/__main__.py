@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import catalogue, fanout, ingest, push
+from bench import catalogue, fanout, ingest, push, workers
 from bench._harness import ScenarioResult
 
 SCENARIOS: dict[str, Any] = {
@@ -27,6 +27,7 @@ SCENARIOS: dict[str, Any] = {
     "push": push,
     "fanout": fanout,
     "catalogue": catalogue,
+    "workers": workers,
 }
 GUARD_FACTOR = 2.0
 

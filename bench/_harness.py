@@ -177,6 +177,9 @@ def served(factory: str, latency: float, **options: Any) -> Iterator[Remote]:
     parent, child = _SPAWN.Pipe()
     process = _SPAWN.Process(target=_serve, args=(child, factory, latency, options), daemon=True)
     process.start()
+    while not parent.poll(0.5):  # building a large shop takes a while; dying takes no time
+        if not process.is_alive():
+            raise RuntimeError(f"the simulator {factory} died before it started serving")
     ok, port = parent.recv()
     if not ok:
         process.join()

@@ -57,7 +57,9 @@ class Cluster:
         return url.render_as_string(hide_password=False)
 
     def drop_store(self, url: str) -> None:
-        name = make_url(url).query["options"].removeprefix("-csearch_path=")
+        options = make_url(url).query["options"]
+        assert isinstance(options, str), options  # new_store wrote one value
+        name = options.removeprefix("-csearch_path=")
         with self._admin(self.database) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 

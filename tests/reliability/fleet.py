@@ -216,7 +216,7 @@ def converge(shop: Shop, timeout: float = 60.0) -> dict[str, dict[str, int]]:
     """Wait until every channel shows what omnisync computes for it; returns that table."""
     deadline = time.monotonic() + timeout
     while True:
-        table = shop.run(lambda client: client.availability_table())
+        table: dict[str, dict[str, int]] = shop.run(lambda client: client.availability_table())
         shown = {
             sku: {name: market.shown(sku) for name, market in shop.markets.items()}
             for sku in shop.stock
