@@ -386,6 +386,8 @@ class AsyncOmnisync:
             return RetryOutcome(letter, False, str(exc))
         with self.store.transaction() as tx:
             tx.resolve_dead_letters(letter.channel, letter.kind, letter.key, utcnow())
+            if letter.kind == "stock_push":  # so the channel's next push looks at it again
+                tx.mark_pending([letter.key], [letter.channel])
         return RetryOutcome(letter, True, message)
 
     def _retry_one(self, letter: DeadLetter) -> str:

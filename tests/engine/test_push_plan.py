@@ -8,6 +8,7 @@ from omnisync._time import utcnow
 from omnisync.adapters import Capability
 from omnisync.engine._counts import apply_count
 from omnisync.engine._push import plan_push
+from omnisync.store import _schema as t
 from tests.helpers import T0, world
 
 pytestmark = pytest.mark.anyio
@@ -108,3 +109,54 @@ async def test_what_a_channel_did_not_take_stays_pending(tmp_path):
         assert "A" in plan(om).seen
         await om.sync()
     assert w.market().shown("A") == 5
+
+
+async def test_a_product_omnisync_does_not_know_is_left_as_the_channel_shows_it(tmp_path):
+    w = world(tmp_path, stock=STOCK, products=(*STOCK, "THEIRS"))
+    async with w.client as om:
+        w.market().products["THEIRS"].quantity = 5  # the channel's own stock, not omnisync's
+        await om.sync()
+        w.market().buy({"THEIRS": 1, "A": 1})
+        await om.sync()
+        await om.sync()
+    assert w.market().shown("THEIRS") == 4
+    assert w.market().shown("A") == 9
+
+
+async def test_bundles_of_a_changed_component_stay_owed_until_pushed(tmp_path):
+    w = world(tmp_path, stock=STOCK, bundles={"KIT": {"A": 1, "C": 2}})
+    async with w.client as om:
+        await om.sync()
+        w.erp.set("A", 3, "WH1")
+        await om.engine.run_step("erp", Capability.PULL_STOCK)
+        planned = plan(om)
+        with om.store.reading() as tx:
+            pending = tx.pending("shop")
+    assert {u.sku for u in planned.updates} == {"A", "KIT"}
+    assert {"A", "KIT"} <= pending.keys()  # the bundle is owed on its own account
+
+
+async def test_retrying_a_quarantined_push_makes_the_next_push_look_at_it(tmp_path):
+    w = world(tmp_path, stock=STOCK)
+    async with w.client as om:
+        await om.sync()
+        with om.store.transaction() as tx:  # quarantined by an earlier omnisync, say
+            tx.quarantine("shop", "stock_push", "B", "refused", {"sku": "B"}, T0)
+            tx.conn.execute(t.acknowledged.update().values(quantity=99))
+        assert "B" not in plan(om).seen
+        [outcome] = await om.retry_dead_letters()
+        assert outcome.ok
+        await om.engine.run_step("shop", Capability.PUSH_STOCK)
+    assert w.market().shown("B") == 10
+
+
+async def test_a_channel_no_longer_configured_stops_collecting_changes(tmp_path):
+    w = world(tmp_path, stock=STOCK)
+    async with w.client as om:
+        with om.store.transaction() as tx:
+            tx.set_push_plan("gone", "0" * 64, T0, complete=True)
+            tx.mark_pending(["A"])
+        await om.sync()
+        with om.store.reading() as tx:
+            assert tx.push_plan("gone") is None
+            assert tx.pending("gone") == {}

@@ -183,8 +183,14 @@ async def test_a_server_that_repeats_its_cursor_is_an_error_not_an_endless_loop(
 @respx.mock
 async def test_a_download_streams_to_a_file_and_a_failed_attempt_leaves_nothing_behind(tmp_path):
     body = b"".join(b'{"line": %d}\n' % number for number in range(10_000))
-    # The connection drops, then the server fails, then the whole file comes.
-    answers = iter([None, httpx.Response(503), httpx.Response(200, content=body)])
+    # The connection drops, then the server is busy, then the whole file comes.
+    answers = iter(
+        [
+            None,
+            httpx.Response(429, headers={"Retry-After": "0"}),
+            httpx.Response(200, content=body),
+        ]
+    )
 
     def answer(request):
         item = next(answers)
@@ -200,3 +206,4 @@ async def test_a_download_streams_to_a_file_and_a_failed_attempt_leaves_nothing_
     assert (tmp_path / "export.jsonl").read_bytes() == body
     assert route.call_count == 3
     assert http.stats.retries == 2
+    assert http.stats.rate_limited == 1

@@ -54,3 +54,22 @@ async def test_observed_budget_lowers_what_is_left():
 def test_nonsense_limits_are_refused():
     with pytest.raises(ValueError, match="must be positive"):
         RateLimiter(rate=0, burst=1)
+
+
+@pytest.mark.parametrize(("spare", "refused"), [(0.0, True), (1.0, False)])
+async def test_a_spare_token_absorbs_requests_arriving_early(spare, refused):
+    """The channel's bucket is as big as ours; every other request reaches it 80 ms sooner
+    after the one before than it left (a slow connection, then a fast one)."""
+    time = FakeTime()
+    rate, burst = 5.0, 5.0
+    limiter = RateLimiter(rate=rate, burst=burst, spare=spare, clock=time.clock, sleep=time.sleep)
+    server, updated, answers = burst, 0.0, []
+    for number in range(50):
+        await limiter.acquire()
+        arrival = time.now + (0.08 if number % 2 == 0 else 0.0)
+        server = min(burst, server + (arrival - updated) * rate)
+        updated = arrival
+        answers.append(429 if server < 1 else 200)
+        server -= 0 if server < 1 else 1
+    assert (429 in answers) is refused
+    assert time.now == pytest.approx((50 - burst + spare) / rate, abs=0.01)

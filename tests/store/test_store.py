@@ -154,3 +154,11 @@ def test_a_store_at_schema_1_is_migrated(store, url):
         tx.mark_pending(["A"])
         assert tx.pending("shop") == {"A": 1}
     migrated.close()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_sqlite_store_is_refused_with_what_to_use_instead(url):
+    with pytest.raises(ConfigError, match="in-memory") as caught:
+        open_store(url)
+    assert caught.value.key == "store.url"
+    assert "sqlite:///omnisync.db" in str(caught.value.hint)

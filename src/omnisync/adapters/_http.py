@@ -109,7 +109,7 @@ class HTTPAdapter(Adapter):
             timeout=self.settings.timeout,
             verify=self.settings.verify_tls,
             transport=self.transport(),
-            limiter=RateLimiter(limit.rate, limit.burst) if limit else None,
+            limiter=RateLimiter(limit.rate, limit.burst, spare=1.0) if limit else None,
             retry=context.retry,
             classify=self.classify_response,
         )

@@ -19,15 +19,14 @@ CONFLICT_ATTEMPTS = 5
 """How many times work is tried before a collision with other writers fails it."""
 
 
-async def retry_conflicts(work: Callable[[], T], what: str, *, in_thread: bool = False) -> T:
+async def retry_conflicts(work: Callable[[], T], what: str) -> T:
     """Run ``work`` (which opens its own transaction and resets any state it fills) and,
     when the database stopped it as a deadlock victim, run it again after a short random
     pause: nothing of the stopped transaction was kept. Only PostgreSQL stops writers so;
-    SQLite queues them. ``in_thread`` runs it in a worker thread, so the event loop goes on
-    meanwhile."""
+    SQLite queues them."""
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
-            return await asyncio.to_thread(work) if in_thread else work()
+            return work()
         except StoreConflictError:
             if attempt == CONFLICT_ATTEMPTS:
                 raise

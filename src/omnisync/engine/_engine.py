@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 
 import httpx
 
@@ -14,6 +15,7 @@ from omnisync._logging import log_context
 from omnisync._time import utcnow
 from omnisync.adapters import Adapter, Capability, ChannelContext, HTTPAdapter
 from omnisync.config import LoadedConfig, ResolvedChannel
+from omnisync.engine._conflicts import retry_conflicts
 from omnisync.engine._context import EngineContext
 from omnisync.engine._events import deliver_events, prune_events
 from omnisync.engine._export import export_customers, export_documents, push_fulfilments
@@ -57,6 +59,7 @@ class Engine:
         self._transports = dict(transports or {})
         self._adapters: dict[str, Adapter] = {}
         self.owner = owner or default_owner()
+        self._tidied = False
 
     def adapter(self, name: str) -> Adapter:
         """The adapter instance serving channel ``name``, created on first use."""
@@ -104,6 +107,14 @@ class Engine:
         or pushes one channel, say). Several syncs of different channels may run at once.
         """
         names = self.channel_names(channels)
+        if not self._tidied:
+            # Channels removed from the configuration, or no longer pushing stock, stop
+            # collecting pending changes nobody will push.
+            pushing = [n for n, ch in self.ctx.channels.items() if ch.can(Capability.PUSH_STOCK)]
+            await retry_conflicts(
+                partial(self._forget_push_plans, pushing), "forgetting old push plans"
+            )
+            self._tidied = True
         report = SyncReport(started_at=utcnow())
         for name in names:
             adapter_name = self.ctx.channels[name].adapter_class.name
@@ -124,6 +135,10 @@ class Engine:
             counts["http_rate_limited"] = stats[2] - limited
         report.finished_at = utcnow()
         return report
+
+    def _forget_push_plans(self, keep: list[str]) -> None:
+        with self.ctx.store.transaction() as tx:
+            tx.forget_push_plans(keep)
 
     async def run_step(self, channel: str, capability: Capability) -> ChannelReport:
         """Run one step (push fulfilments, say) for one channel, outside a full sync.

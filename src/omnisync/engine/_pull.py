@@ -81,15 +81,23 @@ async def _pages(
         cursor = tx.cursor(channel.name, stream)
     since = cursor - ctx.overlap(channel) if cursor is not None else None
     newest = cursor
-    async for page in pages(since):
-        seen = await _commit_page(
-            ctx, channel, stream, page, apply, report, [] if incidents is None else incidents
-        )
-        if seen is not None and (newest is None or seen > newest):
-            newest = seen
-        deliver_events(ctx.store)
-        if progress is not None:
-            progress(channel.name, stream, len(page.items) + len(page.rejects))
+    stream_pages = pages(since)
+    try:
+        async for page in stream_pages:
+            seen = await _commit_page(
+                ctx, channel, stream, page, apply, report, [] if incidents is None else incidents
+            )
+            if seen is not None and (newest is None or seen > newest):
+                newest = seen
+            deliver_events(ctx.store)
+            if progress is not None:
+                progress(channel.name, stream, len(page.items) + len(page.rejects))
+    finally:
+        # When a page fails to commit, the adapter's generator ends at once, releasing what
+        # it holds (a downloaded export, say) now rather than whenever it is collected.
+        close = getattr(stream_pages, "aclose", None)
+        if close is not None:
+            await close()
     if newest is not None:
         with ctx.store.transaction() as tx:
             tx.set_cursor(channel.name, stream, newest, utcnow())

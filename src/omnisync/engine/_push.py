@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import json
@@ -68,14 +67,25 @@ def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> PushPlan:
     fingerprint = plan_fingerprint(ctx, channel)
     with ctx.store.reading() as tx:
         plan = tx.push_plan(channel.name)
+        changed = tx.pending(channel.name)
     full = plan != (fingerprint, True) or plugins.has_impls("channel_quantity")
-    if full:
-        # Before stock is read: any change from now on is pending for this channel too.
+    # Bundles made of changed components become pending themselves, so a push cut short
+    # before their batch still owes them, whatever happens to their components' rows.
+    bundles = set() if full else _with_bundles(ctx, changed) - changed.keys()
+    if full or bundles:
         with ctx.store.transaction() as tx:
-            tx.set_push_plan(channel.name, fingerprint, utcnow(), complete=False)
+            if full:  # before stock is read: any change from now on is pending here too
+                tx.set_push_plan(channel.name, fingerprint, utcnow(), complete=False)
+            tx.mark_pending(bundles, [channel.name])
     with ctx.store.reading() as tx:
         seen = tx.pending(channel.name)
-        skus = sellable_skus(tx, ctx) if full else sorted(_with_bundles(ctx, seen))
+        if not full:  # what changed since the first look waits for the next push, bundles too
+            seen = {sku: v for sku, v in seen.items() if sku in changed or sku in bundles}
+        if full:
+            skus = sellable_skus(tx, ctx)
+        else:  # a SKU omnisync does not know (a channel's own product) is not its to set
+            ours = tx.known_skus(seen.keys()) | (seen.keys() & ctx.bundles.keys())
+            skus = sorted(ours)
         subset = None if full else skus
         listings = (
             tx.listings(channel.name, subset) if channel.can(Capability.PULL_LISTINGS) else None
@@ -99,7 +109,7 @@ def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> PushPlan:
             )
         )
     # What stays pending: quarantined SKUs until retried, and the updates until acknowledged.
-    keep = blocked | {update.sku for update in updates}
+    keep = set(blocked) | {update.sku for update in updates}
     settled = {sku: version for sku, version in seen.items() if sku not in keep}
     return PushPlan(updates, seen, settled, fingerprint if full else None)
 
@@ -116,29 +126,28 @@ async def push_stock(
 ) -> None:
     """Push every changed quantity to ``channel`` in batches of its declared size."""
     plan = plan_push(ctx, channel)
-    with ctx.store.transaction() as tx:
-        tx.clear_pending(channel.name, plan.settled)
-    size = adapter.limits.stock_batch_size
-    # Each batch is recorded in a worker thread while the next one is on its way.
-    recording: asyncio.Task[Counter[str]] | None = None
-    try:
-        for start in range(0, len(plan.updates), size):
-            outcomes = await _push_isolated(adapter, plan.updates[start : start + size], report)
-            if recording is not None:
-                report.counts.update(await recording)
-            recording = asyncio.create_task(
-                retry_conflicts(
-                    partial(_record, ctx, channel, outcomes, plan.seen),
-                    f"recording a push to {channel.name}",
-                    in_thread=True,
-                )
-            )
-    finally:
-        if recording is not None:
-            report.counts.update(await recording)
-    if plan.full is not None:
+
+    def settle() -> None:
         with ctx.store.transaction() as tx:
-            tx.set_push_plan(channel.name, plan.full, utcnow(), complete=True)
+            tx.clear_pending(channel.name, plan.settled)
+
+    await retry_conflicts(settle, f"planning a push to {channel.name}")
+    size = adapter.limits.stock_batch_size
+    for start in range(0, len(plan.updates), size):
+        outcomes = await _push_isolated(adapter, plan.updates[start : start + size], report)
+        counts = await retry_conflicts(
+            partial(_record, ctx, channel, outcomes, plan.seen),
+            f"recording a push to {channel.name}",
+        )
+        report.counts.update(counts)
+    if plan.full is not None:
+        full = plan.full
+
+        def complete() -> None:
+            with ctx.store.transaction() as tx:
+                tx.set_push_plan(channel.name, full, utcnow(), complete=True)
+
+        await retry_conflicts(complete, f"finishing a push to {channel.name}")
 
 
 async def _push_isolated(

@@ -144,9 +144,7 @@ class ChannelHTTP:
             async with self._client.stream("GET", url, **kwargs) as response:
                 if response.status_code >= 300:
                     await response.aread()
-                    error = self._classify(response, self.channel)
-                    if error is not None:
-                        raise error
+                    self._raise_for(response)
                 async for chunk in response.aiter_bytes():
                     destination.write(chunk)
                     written += len(chunk)
@@ -201,9 +199,14 @@ class ChannelHTTP:
             (time.perf_counter() - started) * 1000,
             extra={"channel": self.channel},
         )
+        self._raise_for(response)
+        return response
+
+    def _raise_for(self, response: httpx.Response) -> None:
+        """Raise the error a response means, if any; a rate limit pauses the limiter."""
         error = self._classify(response, self.channel)
         if error is None:
-            return response
+            return
         if isinstance(error, RateLimitedError):
             self.stats.rate_limited += 1
             if self.limiter is not None:

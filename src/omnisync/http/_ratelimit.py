@@ -15,6 +15,12 @@ class RateLimiter:
     Each call takes ``cost`` tokens (1 for a request-counted API, the query cost for a
     cost-counted one) and waits, in arrival order, until they are there. When the channel
     says to back off, `pause` holds every caller until then.
+
+    ``spare`` tokens of the bucket are never used: requests reach the channel a little
+    closer together or further apart than they left (a slow first connection, a busy
+    network), and a channel whose own bucket is as big as this one answers 429 to one that
+    arrives early while it is empty. One spare token absorbs that jitter, at no cost to the
+    rate.
     """
 
     def __init__(
@@ -24,34 +30,43 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        spare: float = 0.0,
     ) -> None:
         if rate <= 0 or burst <= 0:
             raise ValueError("rate and burst must be positive")
         self.rate = rate
         self.burst = burst
+        self.spare = spare
         self._clock = clock
         self._sleep = sleep
-        self._tokens = burst
+        self._tokens = self.capacity
         self._updated = clock()
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
         self.waited = 0.0
         """Seconds callers spent waiting in total: how hard the limit binds."""
 
+    @property
+    def capacity(self) -> float:
+        """What the bucket may hold: ``burst`` less the spare tokens (at least one token)."""
+        return max(self.burst - self.spare, min(self.burst, 1.0))
+
     def _refill(self) -> None:
         now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
 
     async def acquire(self, cost: float = 1.0) -> None:
         """Wait until ``cost`` tokens are free, then take them."""
-        cost = min(cost, self.burst)
+        cost = min(cost, self.capacity)
         async with self._lock:
             while True:
                 self._refill()
                 delay = max(self._paused_until - self._clock(), 0.0)
-                if delay == 0.0 and self._tokens >= cost:
-                    self._tokens -= cost
+                # The tolerance: refills add up in floating point, and a wait of a rounding
+                # error would not move the clock on.
+                if delay == 0.0 and self._tokens >= cost - 1e-9:
+                    self._tokens = max(self._tokens - cost, 0.0)
                     return
                 delay = max(delay, (cost - self._tokens) / self.rate)
                 self.waited += delay

@@ -36,6 +36,14 @@ class TransactionBase:
         name = f"omnisync:{namespace}:{key}"
         self.conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
 
+    def lock_key_shared(self, namespace: str, key: str) -> None:
+        """Like `lock_key`, shared: many holders at once, none while `lock_key` holds it."""
+        if self.dialect != "postgresql":
+            return
+        name = f"omnisync:{namespace}:{key}"
+        lock = func.pg_advisory_xact_lock_shared(func.hashtextextended(name, 0))
+        self.conn.execute(select(lock))
+
     def _upsert(
         self,
         table: Table,
@@ -85,6 +93,10 @@ class TransactionBase:
         """Note that what ``channels`` (default: every channel with a push plan) may sell of
         ``skus`` may have changed. A channel without a plan is planned in full anyway."""
         if channels is None:
+            # Shared with other writers, exclusive with a channel starting a full plan (see
+            # `set_push_plan`): a change either sees its plan row, or commits before the
+            # plan reads stock.
+            self.lock_key_shared("push_plans", "rows")
             plans = t.push_plans
             channels = list(self.conn.execute(select(plans.c.channel)).scalars())
         rows = [

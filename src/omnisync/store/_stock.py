@@ -309,6 +309,20 @@ class StockMixin(TransactionBase):
             [{"ch": channel, "s": sku, "v": version} for sku, version in sorted(seen.items())],
         )
 
+    def forget_push_plans(self, keep: Collection[str]) -> None:
+        """Drop the plans and pending SKUs of channels other than ``keep`` (removed from the
+        configuration, or no longer pushing stock), so changes stop being noted for them."""
+        plans, pending = t.push_plans, t.pending_pushes
+        stale = [
+            name
+            for name in self.conn.execute(select(plans.c.channel)).scalars()
+            if name not in keep
+        ]
+        if stale:
+            self.lock_key("push_plans", "rows")
+            self.conn.execute(plans.delete().where(plans.c.channel.in_(stale)))
+            self.conn.execute(pending.delete().where(pending.c.channel.in_(stale)))
+
     def push_plan(self, channel: str) -> tuple[str, bool] | None:
         """What ``channel``'s pushes plan from: (fingerprint, whether its full push finished)."""
         plans = t.push_plans
@@ -321,6 +335,8 @@ class StockMixin(TransactionBase):
         self, channel: str, fingerprint: str, now: datetime, *, complete: bool
     ) -> None:
         """Record what ``channel``'s pushes plan from, and whether its full push finished."""
+        if not complete:
+            self.lock_key("push_plans", "rows")  # waits out writers marking changes pending
         self._upsert(
             t.push_plans,
             {"channel": channel, "fingerprint": fingerprint, "complete": complete, "at": now},
@@ -347,7 +363,9 @@ class StockMixin(TransactionBase):
         if dict(before.all()) == found:
             return
         self.conn.execute(t.listings.delete().where(t.listings.c.channel == channel))
-        self.conn.execute(t.push_plans.delete().where(t.push_plans.c.channel == channel))
+        # Kept (so changes stay pending for the channel), but its next push plans in full.
+        plans = t.push_plans
+        self.conn.execute(plans.update().where(plans.c.channel == channel).values(complete=False))
         if rows:
             self.conn.execute(t.listings.insert(), rows)
 

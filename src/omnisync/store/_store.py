@@ -207,11 +207,18 @@ def open_store(url: str, *, base_dir: Path | None = None) -> SQLStore:
             parsed.render_as_string(hide_password=True),
         )
     database = parsed.database or ""
-    if database and database != ":memory:" and not Path(database).is_absolute() and base_dir:
+    if database in ("", ":memory:"):
+        raise ConfigError(
+            "an in-memory SQLite store is not supported: each of its connections would hold "
+            "a database of its own",
+            key="store.url",
+            hint="name a file (sqlite:///omnisync.db); for a throwaway store, one in a "
+            "temporary folder",
+        )
+    if not Path(database).is_absolute() and base_dir:
         database = str((base_dir / database).resolve())
         parsed = parsed.set(database=database)
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
     return SQLStore(
         _sqlite_engine(parsed.render_as_string(hide_password=False)),
         parsed.render_as_string(hide_password=True),

@@ -18,6 +18,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -209,8 +210,8 @@ class ShopifyAdapter(HTTPAdapter):
         if since is None and self.settings.bulk_first_sync:
             export = await self._bulk_export()
             if export is not None:
-                with export:
-                    for nodes in export.orders(250):
+                with export, closing(export.orders(250)) as pages:
+                    for nodes in pages:
                         orders, rejects = map_records(
                             nodes, self.map_order, kind="order", key=_order_key
                         )

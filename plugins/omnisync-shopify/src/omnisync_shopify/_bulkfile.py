@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Self
@@ -48,7 +48,7 @@ class BulkFile:
         self.file.close()
         self._folder.cleanup()
 
-    def orders(self, page: int) -> Iterator[list[dict[str, Any]]]:
+    def orders(self, page: int) -> Generator[list[dict[str, Any]], None, None]:
         """The export's orders, ``page`` at a time, each with its ``lineItems`` and
         ``shippingLines`` as lists, in the file's order."""
         self.file.flush()
@@ -66,7 +66,7 @@ class BulkFile:
         rows: list[tuple[int, str | None, str]] = []
         with self.path.open("rb") as lines, index:
             for seq, raw in enumerate(lines):
-                line = raw.decode().strip()
+                line = raw.decode("utf-8", "replace").strip()
                 if not line:
                     continue
                 item = json_loads(line)
