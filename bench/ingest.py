@@ -95,9 +95,16 @@ def _bare_client(url: str, output: str) -> dict[str, Any]:
 
 
 def _minimal_work(export: str, folder: str) -> dict[str, Any]:
-    """Parse the export and insert its orders and lines: the least any tool must do."""
+    """Parse the export and insert its orders and lines: the least any tool must do. Done
+    three times (into fresh databases) and the fastest kept: the work is short enough for a
+    hiccup of the machine to show, and the limit should not move with it."""
     text = Path(export).read_text()
-    db = sqlite3.connect(Path(folder) / "minimal.db")
+    runs = [_parse_and_insert(text, Path(folder) / f"minimal-{n}.db") for n in range(3)]
+    return min(runs, key=lambda run: run["cpu"])
+
+
+def _parse_and_insert(text: str, path: Path) -> dict[str, Any]:
+    db = sqlite3.connect(path)
     db.execute(
         "CREATE TABLE orders (id TEXT PRIMARY KEY, name TEXT, created TEXT, updated TEXT, "
         "currency TEXT, total TEXT, payload TEXT)"

@@ -119,14 +119,7 @@ class ChannelHTTP:
         """GET ``url`` and write its body to ``destination`` as it arrives, so a file larger
         than memory (a bulk export) never sits in it whole; a failed attempt is retried from
         the start. Returns the number of bytes written."""
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retry.max_attempts),
-            wait=self.retry.wait,
-            retry=retry_if_exception(lambda error: should_retry(error, idempotent=True)),
-            before_sleep=self._before_retry,
-            reraise=True,
-        )
-        async for attempt in retrying:
+        async for attempt in self._retrying(safe=True):
             with attempt:
                 destination.seek(0)
                 destination.truncate()
@@ -165,18 +158,21 @@ class ChannelHTTP:
         parse: bool,
     ) -> Any:
         safe = method.upper() in _IDEMPOTENT_METHODS if idempotent is None else idempotent
-        retrying = AsyncRetrying(
+        async for attempt in self._retrying(safe=safe):
+            with attempt:
+                response = await self._send(method, url, cost, kwargs)
+                return self._parse(response) if parse else response
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+    def _retrying(self, *, safe: bool) -> AsyncRetrying:
+        """The retry policy's attempts for a call that is (or is not) safe to send twice."""
+        return AsyncRetrying(
             stop=stop_after_attempt(self.retry.max_attempts),
             wait=self.retry.wait,
             retry=retry_if_exception(lambda error: should_retry(error, idempotent=safe)),
             before_sleep=self._before_retry,
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                response = await self._send(method, url, cost, kwargs)
-                return self._parse(response) if parse else response
-        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     async def _send(
         self, method: str, url: str, cost: float, kwargs: dict[str, Any]
