@@ -78,6 +78,8 @@ def lock_for_import(tx: Transaction, orders: Sequence[Order], ctx: EngineContext
     sorted order, before any of them is imported: writers that lock the same way never wait
     on each other in a cycle, so pages of orders from several channels import side by side
     without deadlocks."""
+    if tx.serialised:  # nothing to lock: and reading the stored orders costs a parse each
+        return
     for channel, external_id in sorted({(o.channel, o.external_id) for o in orders}):
         tx.lock_order(channel, external_id)
     skus: set[str] = set()

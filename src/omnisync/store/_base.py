@@ -24,6 +24,12 @@ class TransactionBase:
         """``sqlite`` or ``postgresql``."""
         return self.conn.dialect.name
 
+    @property
+    def serialised(self) -> bool:
+        """Whether writers take turns for the whole transaction (SQLite), so the row and key
+        locks of `lock_key` and `lock_skus` have nothing to do."""
+        return self.dialect == "sqlite"
+
     def lock_key(self, namespace: str, key: str) -> None:
         """Hold a lock on ``key`` in ``namespace`` until the transaction ends, so writers that
         read, decide and write the same thing (an order, a channel lock) take turns.

@@ -87,7 +87,7 @@ class StockMixin(TransactionBase):
         SQLite already serialises writers for the whole transaction; PostgreSQL takes row locks,
         in SKU order so two writers cannot deadlock.
         """
-        if self.dialect == "sqlite" or not skus:
+        if self.serialised or not skus:
             return
         for chunk in _chunks(sorted(skus)):
             self.conn.execute(
