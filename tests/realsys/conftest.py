@@ -8,22 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from omnisync_tryton.testing import TrytonServer, prepared_or_skip
+from omnisync_tryton.testing.fixtures import tryton, tryton_ready  # noqa: F401 - fixtures
 from omnisync_vendure.testing import VendureInstall, VendureServer, installed_or_skip
-
-
-@pytest.fixture(scope="session")
-def tryton_ready() -> None:
-    """Tryton installed and its database built (cached between runs)."""
-    prepared_or_skip()
-
-
-@pytest.fixture
-def tryton(tryton_ready: None) -> Iterator[TrytonServer]:
-    server = TrytonServer()
-    server.start()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="session")
