@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 
 from pydantic import Field
@@ -9,7 +10,13 @@ from pydantic import Field
 from omnisync.models import Order, RiskLevel
 from omnisync.models._base import Frozen
 
-__all__ = ["LocationCandidate", "OrderEvent", "OrderEventKind", "RiskAssessment"]
+__all__ = [
+    "LocationCandidate",
+    "OrderEvent",
+    "OrderEventKind",
+    "RiskAssessment",
+    "event_json",
+]
 
 
 class OrderEventKind(StrEnum):
@@ -37,6 +44,12 @@ class OrderEvent(Frozen):
     kind: OrderEventKind
     order: Order
     detail: str = ""
+
+
+def event_json(kind: OrderEventKind, order_json: str, detail: str = "") -> str:
+    """``OrderEvent(kind=kind, order=order, detail=detail).model_dump_json()``, given the
+    order's JSON already: an event of a new order would otherwise serialise it once more."""
+    return f'{{"kind":{json.dumps(kind.value)},"order":{order_json},"detail":{json.dumps(detail)}}}'
 
 
 class RiskAssessment(Frozen):

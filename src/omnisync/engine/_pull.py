@@ -17,7 +17,7 @@ from omnisync.engine._conflicts import retry_conflicts
 from omnisync.engine._context import EngineContext
 from omnisync.engine._counts import apply_count, confirm_counts, restock
 from omnisync.engine._events import deliver_events
-from omnisync.engine._importer import import_order
+from omnisync.engine._importer import ImportResult, NewOrders, import_order
 from omnisync.engine._report import ChannelReport
 from omnisync.engine._reservations import lock_for_import
 from omnisync.engine._shipments import apply_shipments
@@ -142,23 +142,37 @@ def apply_orders(
     report: ChannelReport,
     incidents: list[Incident],
 ) -> datetime | None:
-    """Import orders, oldest first, each in a savepoint so one bad order cannot spoil the rest.
+    """Import orders, oldest first, so that one bad order cannot spoil the rest.
+
+    Orders new to the store are imported together (`NewOrders`), the others each in a
+    savepoint. Should anything in the new orders fail, the page is imported again one order at
+    a time, each in its own savepoint, and only the failing order is quarantined.
 
     An order quarantined before (its payload could not be mapped, or its import failed) that
     now imports, fixed on the channel, has its dead letter resolved. Returns the newest
     ``updated_at`` among them.
     """
-    newest: datetime | None = None
     ordered = sorted(orders, key=lambda o: (o.created_at, o.external_id))
     lock_for_import(tx, [o for o in ordered if o.channel == channel.name], ctx)
+    try:
+        with tx.conn.begin_nested():
+            outcomes = _import_together(tx, ctx, channel, ordered, now)
+    except (OperationalError, InterfaceError):
+        raise  # the database, not an order: the whole page is tried again
+    except Exception as exc:  # found again, and pinned to its order, one order at a time
+        log.info("importing %d orders one at a time: %s", len(ordered), exc)
+        outcomes = [_import_isolated(tx, ctx, channel, order, now) for order in ordered]
     quarantined = {kind: tx.unresolved_keys(channel.name, kind) for kind in _ORDER_LETTERS}
-    for order in ordered:
+    newest: datetime | None = None
+    for order, outcome in zip(ordered, outcomes, strict=True):
         newest = order.updated_at if newest is None else max(newest, order.updated_at)
-        with log_context(order=order.external_id):
-            outcome = _import_isolated(tx, ctx, channel, order, now, report, incidents)
-        report.counts[f"orders_{outcome}"] += 1
-        if outcome == "quarantined":
+        if isinstance(outcome, str):
+            report.counts["orders_quarantined"] += 1
             continue
+        report.counts[f"orders_{outcome.outcome}"] += 1
+        incidents.extend(outcome.incidents)
+        if outcome.unknown_skus:
+            report.counts["unknown_skus"] += outcome.unknown_skus
         for kind, keys in quarantined.items():
             if order.external_id in keys:
                 tx.resolve_dead_letters(channel.name, kind, order.external_id, now)
@@ -170,35 +184,50 @@ def apply_orders(
 _ORDER_LETTERS = ("order", "order_import")
 
 
+def _import_together(
+    tx: Transaction,
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    ordered: list[Order],
+    now: datetime,
+) -> list[ImportResult | str]:
+    """Import ``ordered``: the new orders together, any other one in a savepoint of its own."""
+    new = NewOrders(tx, ordered, channel, ctx, now)
+    outcomes: list[ImportResult | str] = []
+    for order in ordered:
+        if new.takes(order):
+            with log_context(order=order.external_id):
+                outcomes.append(new.import_order(order))
+        else:
+            new.pause()
+            outcomes.append(_import_isolated(tx, ctx, channel, order, now))
+    new.finish()
+    return outcomes
+
+
 def _import_isolated(
     tx: Transaction,
     ctx: EngineContext,
     channel: ResolvedChannel,
     order: Order,
     now: datetime,
-    report: ChannelReport,
-    incidents: list[Incident],
-) -> str:
+) -> ImportResult | str:
+    """Import one order in a savepoint: its result, or why it was quarantined instead."""
     reason = None
     if order.channel != channel.name:
         reason = f"adapter returned an order of channel {order.channel!r} on {channel.name!r}"
     else:
         try:
-            with tx.conn.begin_nested():
-                result = import_order(tx, order, channel, ctx, now)
+            with log_context(order=order.external_id), tx.conn.begin_nested():
+                return import_order(tx, order, channel, ctx, now)
         except (OperationalError, InterfaceError):
             raise  # the database, not the order: the whole page is tried again
         except Exception as exc:  # one order's failure (even a plugin's bug) must not stop a sync
             log.warning("order %s quarantined: %s", order.external_id, exc, exc_info=True)
             reason = f"import failed: {exc}"
-    if reason is not None:
-        payload = order.model_dump(mode="json")
-        tx.quarantine(channel.name, "order_import", order.external_id, reason, payload, now)
-        return "quarantined"
-    incidents.extend(result.incidents)
-    if result.unknown_skus:
-        report.counts["unknown_skus"] += result.unknown_skus
-    return result.outcome.value
+    payload = order.model_dump(mode="json")
+    tx.quarantine(channel.name, "order_import", order.external_id, reason, payload, now)
+    return reason
 
 
 async def pull_orders(

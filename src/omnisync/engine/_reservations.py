@@ -26,6 +26,7 @@ from omnisync._hookdata import LocationCandidate, OrderEvent, OrderEventKind
 from omnisync._logging import log_context
 from omnisync.config import ResolvedChannel
 from omnisync.engine._context import EngineContext
+from omnisync.engine._page import PageStock
 from omnisync.models import Order
 from omnisync.store import (
     Holder,
@@ -97,9 +98,14 @@ def reconcile(
     channel: ResolvedChannel,
     ctx: EngineContext,
     now: datetime,
+    page: PageStock | None = None,
 ) -> Reconciled:
-    """Make ``stored``'s reservations match the order; see the module docstring."""
-    return _Reconciler(tx, stored, channel, ctx, now).run()
+    """Make ``stored``'s reservations match the order; see the module docstring.
+
+    With ``page``, ``stored`` is an order new to the store, imported with the rest of a page:
+    its stock is read from and written to ``page`` (see `PageStock`).
+    """
+    return _Reconciler(tx, stored, channel, ctx, now, page).run()
 
 
 class _Reconciler:
@@ -110,8 +116,10 @@ class _Reconciler:
         channel: ResolvedChannel,
         ctx: EngineContext,
         now: datetime,
+        page: PageStock | None,
     ) -> None:
         self.tx = tx
+        self.page = page
         self.stored = stored
         self.order = stored.order
         self.channel = channel
@@ -133,6 +141,8 @@ class _Reconciler:
         # Lock every SKU the order touches before reading its rows: a count settling one of
         # them in another transaction then either finished first or waits for this one.
         targets = _targets(self.order, self.ctx.bundles)
+        if self.page is not None:
+            return self._run_new(targets, self.page)
         touched = {sku for _, sku in targets}
         existing = self.tx.reservations_for_order(self.stored.id)
         touched |= {row.sku for row in existing}
@@ -159,22 +169,49 @@ class _Reconciler:
         self.tx.append_ledger_many(self.entries)
         return self.result
 
+    def _run_new(self, targets: dict[Key, _Target], page: PageStock) -> Reconciled:
+        """`run` for an order new to the store: nothing reserved yet, its SKUs locked and
+        read by the page."""
+        page.load({sku for _, sku in targets})
+        for key, target in targets.items():
+            if key[1] not in page.known:
+                self.result.unknown.append(key)
+                continue
+            self._fulfil(key, target.fulfilled)
+            self._reserve(key, target.open)
+        self._flush()
+        return self.result
+
     def _save(self, row: ReservationRow) -> None:
         if row.id is None:
             if not any(row is new for new in self.new_rows):
                 self.new_rows.append(row)
         else:
             self.tx.save_reservation(row)
-        self.cells.pop(row.sku, None)
+        if self.page is None:
+            self.cells.pop(row.sku, None)
 
     def _flush(self) -> None:
-        """Insert the new rows, before anything reads reservations from the store."""
-        self.tx.save_reservations(self.new_rows)
+        """Insert the new rows, before anything reads reservations from the store (with a
+        page: hand them to the page, which inserts them with the rest)."""
+        if self.page is not None:
+            self.page.rows.extend(self.new_rows)
+        else:
+            self.tx.save_reservations(self.new_rows)
         self.new_rows.clear()
 
     def _adjust(self, row: ReservationRow, delta: int) -> None:
+        # The delta itself reaches the page's cells with the ledger entry that goes with it.
+        if self.page is not None:
+            self.page.adjusted(row.sku, row.location)
+            return
         self.tx.adjust_stock(row.sku, row.location, delta, source="omnisync")
         self.cells.pop(row.sku, None)
+
+    def _level(self, sku: str, location: str) -> tuple[int, datetime] | None:
+        if self.page is not None:
+            return self.page.level(sku, location)
+        return self.tx.stock_level(sku, location)
 
     # Shipments -------------------------------------------------------------------------------
 
@@ -207,7 +244,7 @@ class _Reconciler:
         self, row: ReservationRow, units: int, shipped_at: datetime, *, from_reserved: bool
     ) -> None:
         was_held = units if from_reserved else 0
-        level = self.tx.stock_level(row.sku, row.location)
+        level = self._level(row.sku, row.location)
         if level is not None and level[1] > shipped_at:
             row.settled += units
             self._ledger("ship", row, held=-was_held, note="already in the last count")
@@ -273,10 +310,13 @@ class _Reconciler:
         """Where ``units`` of the key's SKU come from, and how many of them are not there."""
         sku = key[1]
         candidates = self.channel.locations
-        if sku not in self.cells:
-            self._flush()
-            self.cells.update(self.tx.stock_cells([sku]))
-        cells = self.cells.get(sku, {})
+        if self.page is not None:
+            cells = self.page.cells[sku]
+        else:
+            if sku not in self.cells:
+                self._flush()
+                self.cells.update(self.tx.stock_cells([sku]))
+            cells = self.cells.get(sku, {})
         free = {loc: cells[loc].free if loc in cells else 0 for loc in candidates}
         shortfall = max(units - sum(max(value, 0) for value in free.values()), 0)
         line = self.lines.get(key[0])
@@ -322,6 +362,8 @@ class _Reconciler:
         past holding), and the same ones after any rerun.
         """
         self._flush()
+        if self.page is not None:
+            self.page.flush()
         holders = self.tx.holders(sku, self.channel.locations)
         competing = [h.ref for h in holders if h.order_id != self.stored.id]
         held: list[str] = []
@@ -378,16 +420,18 @@ class _Reconciler:
     def _ledger(
         self, kind: str, row: ReservationRow, *, on_hand: int = 0, held: int = 0, note: str = ""
     ) -> None:
-        self.entries.append(
-            {
-                "kind": kind,
-                "sku": row.sku,
-                "at": self.now,
-                "location": row.location,
-                "channel": self.order.channel,
-                "on_hand_delta": on_hand,
-                "held_delta": held,
-                "order_ref": f"{self.ref}/{row.line_id}",
-                "note": note or None,
-            }
-        )
+        entry = {
+            "kind": kind,
+            "sku": row.sku,
+            "at": self.now,
+            "location": row.location,
+            "channel": self.order.channel,
+            "on_hand_delta": on_hand,
+            "held_delta": held,
+            "order_ref": f"{self.ref}/{row.line_id}",
+            "note": note or None,
+        }
+        if self.page is None:
+            self.entries.append(entry)
+        else:
+            self.page.record(entry)

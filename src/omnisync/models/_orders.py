@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import chain
 from typing import Annotated, Any, Self
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
@@ -31,7 +32,7 @@ class Discount(Frozen):
 
 
 def _total(items: Iterable[TaxLine | Discount], currency: str) -> Money:
-    return sum((item.amount for item in items), Money.zero(currency))
+    return Money.total((item.amount for item in items), currency)
 
 
 class OrderLine(Frozen):
@@ -237,13 +238,16 @@ def _with_derived_totals(data: dict[str, Any]) -> dict[str, Any]:
     data["shipping_lines"] = shipping
     # Sum in the lines' own currency: if it is not the order's, validation says so clearly.
     currency = lines[0].unit_price.currency if lines else str(data["currency"]).strip().upper()
-    zero = Money.zero(currency)
+    line_taxes = (tax.amount for line in lines for tax in line.taxes)
     derived = {
-        "subtotal": sum((line.subtotal for line in lines), zero),
-        "discount_total": sum((line.discount_total for line in lines), zero),
-        "shipping_total": sum((s.price for s in shipping), zero),
-        "tax_total": sum((line.tax_total for line in lines), zero)
-        + sum((s.tax_total for s in shipping), zero),
+        "subtotal": Money.total((line.subtotal for line in lines), currency),
+        "discount_total": Money.total(
+            (discount.amount for line in lines for discount in line.discounts), currency
+        ),
+        "shipping_total": Money.total((s.price for s in shipping), currency),
+        "tax_total": Money.total(
+            chain(line_taxes, (tax.amount for s in shipping for tax in s.taxes)), currency
+        ),
     }
     for name, value in derived.items():
         data.setdefault(name, value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
@@ -10,7 +10,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from omnisync.store import _schema as t
 
-__all__ = ["TransactionBase"]
+__all__ = ["TransactionBase", "chunks"]
+
+# SQLite allows at most 32766 bound parameters per statement; stay well under it.
+_CHUNK = 5000
+
+
+def chunks(items: Collection[str]) -> Iterator[list[str]]:
+    """``items`` in lists short enough to bind as one statement's parameters."""
+    ordered = list(items)
+    for start in range(0, len(ordered), _CHUNK):
+        yield ordered[start : start + _CHUNK]
 
 
 class TransactionBase:
@@ -80,11 +90,20 @@ class TransactionBase:
         return int(key[0])
 
     def _insert_ids(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
-        """Insert ``rows`` and return their generated ids, in order: in one statement where
-        the database returns ids of a multi-row insert in order (SQLite 3.35+, PostgreSQL)."""
-        dialect = self.conn.dialect
-        if len(rows) < 2 or not dialect.insert_executemany_returning_sort_by_parameter_order:
+        """Insert ``rows`` and return their generated ids, in order, in a few statements."""
+        if len(rows) < 2:
             return [self._insert_id(table, row) for row in rows]
+        if self.serialised:
+            # SQLite does not promise RETURNING in insertion order, so SQLAlchemy would insert
+            # row by row. No one else writes meanwhile: each row takes the next id (one above
+            # the largest, or the sequence's next), so the new rows are those above the
+            # largest id before, in id order.
+            before = self.conn.execute(select(func.max(table.c.id))).scalar() or 0
+            self.conn.execute(table.insert(), rows)
+            new = select(table.c.id).where(table.c.id > before).order_by(table.c.id)
+            ids = [int(row_id) for row_id in self.conn.execute(new).scalars()]
+            assert len(ids) == len(rows), "rows inserted by another writer meanwhile"
+            return ids
         stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
         return [int(row[0]) for row in self.conn.execute(stmt, rows)]
 

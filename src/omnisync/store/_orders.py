@@ -6,14 +6,19 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from omnisync.models import Order, OrderStatus, RiskLevel
 from omnisync.store import _schema as t
-from omnisync.store._base import TransactionBase
-from omnisync.store._records import Holder, ReservationRow, StoredOrder
+from omnisync.store._base import TransactionBase, chunks
+from omnisync.store._records import Holder, NewOrder, ReservationRow, StoredOrder
 
 __all__ = ["OrdersMixin"]
+
+_STORED_IDS = select(t.orders.c.external_id).where(
+    t.orders.c.channel == bindparam("ch"),
+    t.orders.c.external_id.in_(bindparam("ids", expanding=True)),
+)
 
 
 def _stored(row: Any) -> StoredOrder:
@@ -27,6 +32,23 @@ def _stored(row: Any) -> StoredOrder:
         imported_at=row.imported_at,
         changed_at=row.changed_at,
     )
+
+
+def _values(order: Order, content_hash: str, now: datetime, payload: str) -> dict[str, Any]:
+    """The columns an order's content sets, on insert and on every change."""
+    return {
+        "number": order.number,
+        "status": order.status.value,
+        "financial_status": order.financial_status.value,
+        "fulfilment_status": order.fulfilment_status.value,
+        "currency": order.currency,
+        "total": str(order.total.amount),
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+        "content_hash": content_hash,
+        "payload": payload,
+        "changed_at": now,
+    }
 
 
 def _amounts(row: ReservationRow) -> dict[str, Any]:
@@ -89,21 +111,49 @@ class OrdersMixin(TransactionBase):
         row = self.conn.execute(select(t.orders).where(t.orders.c.id == order_id)).one()
         return _stored(row)
 
-    def save_order(self, order: Order, content_hash: str, now: datetime) -> StoredOrder:
-        """Insert a new order, or replace the stored one and raise its version."""
-        values = {
-            "number": order.number,
-            "status": order.status.value,
-            "financial_status": order.financial_status.value,
-            "fulfilment_status": order.fulfilment_status.value,
-            "currency": order.currency,
-            "total": str(order.total.amount),
-            "created_at": order.created_at,
-            "updated_at": order.updated_at,
-            "content_hash": content_hash,
-            "payload": order.model_dump_json(),
-            "changed_at": now,
-        }
+    def new_order_ids(self, channel: str, external_ids: Collection[str]) -> set[str]:
+        """Which of ``external_ids`` no order of ``channel`` in the store has."""
+        stored: set[str] = set()
+        ids = sorted(set(external_ids))
+        for chunk in chunks(ids):
+            stored.update(self.conn.execute(_STORED_IDS, {"ch": channel, "ids": chunk}).scalars())
+        return set(ids) - stored
+
+    def insert_orders(self, orders: Sequence[NewOrder], now: datetime) -> list[StoredOrder]:
+        """Insert orders the store does not hold yet, in one statement, in order."""
+        rows = [
+            {
+                "channel": new.order.channel,
+                "external_id": new.order.external_id,
+                "version": 1,
+                "imported_at": now,
+                "risk": new.risk.value if new.risk else None,
+                "hold_reason": new.hold_reason,
+                **_values(new.order, new.content_hash, now, new.payload),
+            }
+            for new in orders
+        ]
+        ids = self._insert_ids(t.orders, rows)
+        return [
+            StoredOrder(
+                id=order_id,
+                order=new.order,
+                version=1,
+                content_hash=new.content_hash,
+                hold_reason=new.hold_reason,
+                risk=new.risk,
+                imported_at=now,
+                changed_at=now,
+            )
+            for new, order_id in zip(orders, ids, strict=True)
+        ]
+
+    def save_order(
+        self, order: Order, content_hash: str, now: datetime, payload: str | None = None
+    ) -> StoredOrder:
+        """Insert a new order, or replace the stored one and raise its version. ``payload`` is
+        the order's JSON, if the caller has it already."""
+        values = _values(order, content_hash, now, payload or order.model_dump_json())
         # Only what the new row keeps from the old one: the order itself is the caller's, so
         # it is neither read back nor parsed again.
         orders = t.orders
@@ -292,12 +342,12 @@ class OrdersMixin(TransactionBase):
                 for row in new
             ],
         )
-        for row, row_id in zip(new, ids, strict=True):
-            row.id = row_id
         res = t.reservations
         for row in rows:
-            if not any(row is added for added in new):
+            if row.id is not None:
                 self.conn.execute(res.update().where(res.c.id == row.id).values(**_amounts(row)))
+        for row, row_id in zip(new, ids, strict=True):
+            row.id = row_id
         self.mark_pending({row.sku for row in rows})
 
     def shipped_rows(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -162,6 +163,12 @@ class QueuesMixin(TransactionBase):
         self.conn.execute(
             t.events.insert(), {"payload": event.model_dump_json(), "created_at": now}
         )
+
+    def add_events(self, events: Sequence[str], now: datetime) -> None:
+        """Queue several events, each as its JSON (see `event_json`), in one statement."""
+        if events:
+            rows = [{"payload": event, "created_at": now} for event in events]
+            self.conn.execute(t.events.insert(), rows)
 
     def claim_events(self, limit: int = 500) -> list[tuple[int, OrderEvent]]:
         """Events not yet delivered, oldest first, locked until the transaction ends

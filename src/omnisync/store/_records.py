@@ -16,6 +16,7 @@ __all__ = [
     "Incident",
     "LedgerEntry",
     "LockHolder",
+    "NewOrder",
     "ReservationRow",
     "StockCell",
     "StoredOrder",
@@ -90,6 +91,18 @@ class Holder:
     def ref(self) -> str:
         """``channel:external_id``."""
         return f"{self.channel}:{self.external_id}"
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """An order to insert with `OrdersMixin.insert_orders`: its JSON and content fingerprint,
+    and what risk assessment decided before it was stored."""
+
+    order: Order
+    payload: str
+    content_hash: str
+    risk: RiskLevel | None = None
+    hold_reason: str | None = None
 
 
 @dataclass(frozen=True)

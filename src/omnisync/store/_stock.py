@@ -11,23 +11,13 @@ from sqlalchemy import BindParameter, bindparam, func, null, select
 
 from omnisync.models import Listing
 from omnisync.store import _schema as t
-from omnisync.store._base import TransactionBase
+from omnisync.store._base import TransactionBase, chunks
 from omnisync.store._records import Acknowledged, LedgerEntry, StockCell
 
 __all__ = ["NEVER_COUNTED", "StockMixin"]
 
 NEVER_COUNTED = datetime(1970, 1, 1, tzinfo=UTC)
 """The ``as_of`` of a level that no count has ever set, only adjustments."""
-
-# SQLite allows at most 32766 bound parameters per statement; stay well under it.
-_CHUNK = 5000
-
-
-def _chunks(items: Collection[str]) -> Iterator[list[str]]:
-    ordered = list(items)
-    for start in range(0, len(ordered), _CHUNK):
-        yield ordered[start : start + _CHUNK]
-
 
 # Queries an import runs for every order, built once with the SKUs as an expanding
 # parameter: SQLAlchemy then reuses their compiled form instead of rebuilding them each time.
@@ -73,7 +63,7 @@ class StockMixin(TransactionBase):
     def known_skus(self, skus: Collection[str]) -> set[str]:
         """Which of ``skus`` omnisync knows."""
         known: set[str] = set()
-        for chunk in _chunks(skus):
+        for chunk in chunks(skus):
             known.update(row[0] for row in self.conn.execute(_KNOWN, {"skus": chunk}))
         return known
 
@@ -89,7 +79,7 @@ class StockMixin(TransactionBase):
         """
         if self.serialised or not skus:
             return
-        for chunk in _chunks(sorted(skus)):
+        for chunk in chunks(sorted(skus)):
             self.conn.execute(
                 select(t.skus.c.sku)
                 .where(t.skus.c.sku.in_(chunk))
@@ -148,10 +138,10 @@ class StockMixin(TransactionBase):
             level_rows: Iterable[Any] = self.conn.execute(_LEVELS)
             held_rows: Iterable[Any] = self.conn.execute(_HELD)
         else:
-            chunks = list(_chunks(skus))
+            parts = list(chunks(skus))
             levels = _LEVELS_OF if times else _COUNTS_OF
-            level_rows = (r for c in chunks for r in self.conn.execute(levels, {"skus": c}))
-            held_rows = (r for c in chunks for r in self.conn.execute(_HELD_OF, {"skus": c}))
+            level_rows = (r for c in parts for r in self.conn.execute(levels, {"skus": c}))
+            held_rows = (r for c in parts for r in self.conn.execute(_HELD_OF, {"skus": c}))
         for sku, location, quantity, as_of in level_rows:
             on_hand[(sku, location)] = (quantity, as_of)
         for sku, location, quantity in held_rows:
@@ -269,7 +259,7 @@ class StockMixin(TransactionBase):
         so the next push sends the SKUs again even if omnisync's number for them did not
         change (a channel capped at a maximum, say).
         """
-        for chunk in _chunks(skus):
+        for chunk in chunks(skus):
             self.conn.execute(_MOVED, {"ch": channel, "skus": chunk})
         self.mark_pending(skus, [channel])
 
@@ -383,5 +373,5 @@ class StockMixin(TransactionBase):
         if skus is None:
             yield from self.conn.execute(query)
             return
-        for chunk in _chunks(skus):
+        for chunk in chunks(skus):
             yield from self.conn.execute(query.where(column.in_(chunk)))
