@@ -11,7 +11,7 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points, version
 from typing import TYPE_CHECKING, Any
@@ -226,15 +226,21 @@ def channel_quantity_cap(channel: str, sku: str, quantity: int) -> int:
 
 
 def choose_location(
-    order: Order, line: OrderLine, sku: str, quantity: int, candidates: Sequence[LocationCandidate]
+    order: Order, line: OrderLine, sku: str, quantity: int, free: Mapping[str, int]
 ) -> str | None:
-    """The location a plugin picks for this line, or ``None`` to let omnisync fill in order."""
-    answer: str | None = plugin_manager().hook.choose_location(
-        order=order, line=line, sku=sku, quantity=quantity, candidates=list(candidates)
+    """The location a plugin picks for this line among ``free`` (the units free at each
+    location that serves the channel, in the channel's order), or ``None`` to let omnisync
+    fill in order."""
+    hook = plugin_manager().hook.choose_location
+    if not hook.get_hookimpls():  # every line of every order asks: skip building candidates
+        return None
+    candidates = [LocationCandidate(location=loc, free=units) for loc, units in free.items()]
+    answer: str | None = hook(
+        order=order, line=line, sku=sku, quantity=quantity, candidates=candidates
     )
     if answer is None:
         return None
-    if answer not in {candidate.location for candidate in candidates}:
+    if answer not in free:
         raise PluginError(
             f"choose_location returned {answer!r}, which does not serve channel {order.channel!r}"
         )

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from omnisync import plugins
-from omnisync._hookdata import LocationCandidate, OrderEvent, OrderEventKind
+from omnisync._hookdata import OrderEvent, OrderEventKind
 from omnisync._logging import log_context
 from omnisync.config import ResolvedChannel
 from omnisync.engine._context import EngineContext
@@ -321,8 +321,7 @@ class _Reconciler:
         shortfall = max(units - sum(max(value, 0) for value in free.values()), 0)
         line = self.lines.get(key[0])
         if line is not None:
-            offered = [LocationCandidate(location=loc, free=free[loc]) for loc in candidates]
-            chosen = plugins.choose_location(self.order, line, sku, units, offered)
+            chosen = plugins.choose_location(self.order, line, sku, units, free)
             if chosen is not None:
                 return {chosen: units}, shortfall
         plan: dict[str, int] = defaultdict(int)

@@ -70,7 +70,10 @@ class RiskLevel(StrEnum):
     @property
     def rank(self) -> int:
         """0 for low, 1 for medium, 2 for high: for comparing levels."""
-        return list(RiskLevel).index(self)
+        return _RISK_RANKS[self]
+
+
+_RISK_RANKS = {level: rank for rank, level in enumerate(RiskLevel)}
 
 
 class ReturnDisposition(StrEnum):
