@@ -72,9 +72,12 @@ class RateLimit(Frozen):
 class Limits(Frozen):
     """How hard a channel may be driven.
 
-    ``stock_batch_size`` is the most items one stock-push call may carry; ``rate_limit`` the
-    request (or cost) budget the client paces itself to. ``None`` means the channel sets none.
+    ``stock_batch_size`` is the most items one stock-push call may carry;
+    ``push_concurrency`` how many such calls may be out at once (more than one only where the
+    channel takes concurrent writes of different items); ``rate_limit`` the request (or cost)
+    budget the client paces itself to. ``None`` means the channel sets none.
     """
 
     stock_batch_size: int = Field(default=1, ge=1)
+    push_concurrency: int = Field(default=1, ge=1)
     rate_limit: RateLimit | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
@@ -30,6 +31,7 @@ from omnisync.engine._pull import (
 )
 from omnisync.engine._push import push_stock
 from omnisync.engine._report import ChannelReport, SyncReport
+from omnisync.engine._tasks import settle
 from omnisync.errors import ConfigError, OmnisyncError
 from omnisync.store import Store
 
@@ -175,6 +177,8 @@ class Engine:
             yield locks
         finally:
             keep_alive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keep_alive
             locks.release()
 
     async def _steps(
@@ -222,11 +226,11 @@ class Engine:
             if only is not None and capability not in only:
                 continue
             runs = [
-                self._guard(report.channels[name], capability, step, locks)
+                asyncio.ensure_future(self._guard(report.channels[name], capability, step, locks))
                 for name in names
                 if self.ctx.channels[name].can(capability)
             ]
-            await asyncio.gather(*runs)
+            await settle(runs)
 
     async def _guard(
         self, report: ChannelReport, capability: Capability, step: Step, locks: ChannelLocks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -20,6 +21,7 @@ from omnisync.engine._conflicts import retry_conflicts
 from omnisync.engine._context import EngineContext
 from omnisync.engine._report import ChannelReport
 from omnisync.engine._stockview import quantities, sellable_skus
+from omnisync.engine._tasks import settle
 from omnisync.errors import InvalidPayloadError, PermanentError, RecordError
 from omnisync.models import StockPushResult, StockUpdate
 
@@ -127,19 +129,35 @@ async def push_stock(
     """Push every changed quantity to ``channel`` in batches of its declared size."""
     plan = plan_push(ctx, channel)
 
-    def settle() -> None:
+    def clear_settled() -> None:
         with ctx.store.transaction() as tx:
             tx.clear_pending(channel.name, plan.settled)
 
-    await retry_conflicts(settle, f"planning a push to {channel.name}")
+    await retry_conflicts(clear_settled, f"planning a push to {channel.name}")
     size = adapter.limits.stock_batch_size
-    for start in range(0, len(plan.updates), size):
-        outcomes = await _push_isolated(adapter, plan.updates[start : start + size], report)
-        counts = await retry_conflicts(
-            partial(_record, ctx, channel, outcomes, plan.seen),
-            f"recording a push to {channel.name}",
-        )
+    window = asyncio.Semaphore(adapter.limits.push_concurrency)
+    recording = asyncio.Lock()
+
+    async def push(batch: Sequence[StockUpdate]) -> None:
+        async with window:
+            outcomes = await _push_isolated(adapter, batch, report)
+        # Recorded in a thread, one batch at a time, while the next batches go out: the
+        # channel's round trips and omnisync's writes overlap rather than add up.
+        async with recording:
+            counts = await retry_conflicts(
+                partial(_record, ctx, channel, outcomes, plan.seen),
+                f"recording a push to {channel.name}",
+                threaded=True,
+            )
         report.counts.update(counts)
+
+    updates = plan.updates
+    await settle(
+        [
+            asyncio.ensure_future(push(updates[at : at + size]))
+            for at in range(0, len(updates), size)
+        ]
+    )
     if plan.full is not None:
         full = plan.full
 

@@ -122,7 +122,14 @@ class ShopifyAdapter(HTTPAdapter):
     )
     # Cost points, not requests: a 2000-point bucket refilling 100 a second is what stores
     # report today; the live values in every response's throttleStatus take over from these.
-    limits = Limits(stock_batch_size=250, rate_limit=RateLimit(rate=100, burst=2000))
+    # The budget is of cost over time, not of requests at once
+    # (shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits), so two pushes of
+    # different items may be out together.
+    limits = Limits(
+        stock_batch_size=250,
+        push_concurrency=2,
+        rate_limit=RateLimit(rate=100, burst=2000),
+    )
     Settings = ShopifySettings
     settings: ShopifySettings
     default_base_url: ClassVar[str | None] = None

@@ -1,0 +1,41 @@
+"""Running work side by side without leaving any of it behind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+__all__ = ["in_thread", "settle"]
+
+T = TypeVar("T")
+
+
+async def settle(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Wait for every one of ``tasks`` to end. If one fails, or the wait is cancelled, the
+    others are cancelled and still waited for before the error goes on: none of them is left
+    running on its own, holding a store connection or a channel's lock."""
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def in_thread(work: Callable[[], T]) -> T:
+    """Run blocking store work in a thread. Cancelled, it still waits for the thread to end
+    before it gives up: the thread holds a store connection (and on PostgreSQL its locks),
+    which must be back in the pool before anything goes on."""
+    context = contextvars.copy_context()  # the log context goes along
+    future = asyncio.get_running_loop().run_in_executor(None, context.run, work)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([future])
+        raise

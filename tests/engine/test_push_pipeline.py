@@ -1,0 +1,101 @@
+"""Pushing batches side by side, and recording them while the next ones go out."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from omnisync.adapters import Limits, RateLimit
+from omnisync.engine._tasks import in_thread
+from omnisync.errors import TransientError
+from omnisync.sim._adapters import SimMarketAdapter
+from tests.helpers import world
+
+pytestmark = pytest.mark.anyio
+
+STOCK = {f"S{n}": 10 + n for n in range(9)}
+
+
+@pytest.fixture
+def in_flight(monkeypatch: pytest.MonkeyPatch):
+    """Stock pushes of two items each, and the most the channel had out at once."""
+    seen = {"now": 0, "most": 0}
+    original = SimMarketAdapter.push_stock
+
+    async def push_stock(self, updates):
+        seen["now"] += 1
+        seen["most"] = max(seen["most"], seen["now"])
+        try:
+            await asyncio.sleep(0.01)  # a round trip: others may go out meanwhile
+            if any(update.sku == seen.get("refuse") for update in updates):
+                raise TransientError("the channel is down", channel=self.channel)
+            return await original(self, updates)
+        finally:
+            seen["now"] -= 1
+
+    monkeypatch.setattr(SimMarketAdapter, "push_stock", push_stock)
+    return seen
+
+
+def _limits(monkeypatch: pytest.MonkeyPatch, concurrency: int) -> None:
+    limits = Limits(
+        stock_batch_size=2,
+        push_concurrency=concurrency,
+        rate_limit=RateLimit(rate=1000, burst=1000),
+    )
+    monkeypatch.setattr(SimMarketAdapter, "limits", limits)
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_no_more_pushes_are_out_than_the_channel_allows_and_all_are_recorded(
+    tmp_path, monkeypatch, in_flight, concurrency
+):
+    _limits(monkeypatch, concurrency)
+    w = world(tmp_path, stock=STOCK)
+    async with w.client as om:
+        report = await om.sync()
+        with om.store.reading() as tx:
+            acknowledged = {sku: ack.quantity for sku, ack in tx.acknowledged("shop").items()}
+    assert report.channels["shop"].counts["push_calls"] == 5
+    assert in_flight["most"] == concurrency
+    assert acknowledged == STOCK
+    assert {sku: w.market().shown(sku) for sku in STOCK} == STOCK
+
+
+async def test_a_failed_batch_stops_the_push_and_leaves_nothing_running(
+    tmp_path, monkeypatch, in_flight
+):
+    _limits(monkeypatch, 3)
+    in_flight["refuse"] = "S4"
+    w = world(tmp_path, stock=STOCK)
+    async with w.client as om:
+        before = asyncio.all_tasks()
+        report = (await om.sync()).channels["shop"]
+        left = [repr(task) for task in asyncio.all_tasks() - before if not task.done()]
+        with om.store.reading() as tx:
+            acknowledged = set(tx.acknowledged("shop"))
+        in_flight["refuse"] = None
+        await om.sync()  # the next sync pushes what is left
+    assert report.errors and "down" in report.errors[0]
+    assert left == []
+    assert in_flight["now"] == 0
+    assert "S4" not in acknowledged
+    assert {sku: w.market().shown(sku) for sku in STOCK} == STOCK
+
+
+async def test_cancelled_work_in_a_thread_is_waited_for():
+    ended = threading.Event()
+
+    def work() -> None:
+        time.sleep(0.2)
+        ended.set()
+
+    task = asyncio.ensure_future(in_thread(work))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ended.is_set()
