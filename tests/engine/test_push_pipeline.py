@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from omnisync.adapters import Limits, RateLimit
+from omnisync.adapters import Capability, Limits, RateLimit
 from omnisync.engine._tasks import in_thread
 from omnisync.errors import TransientError
 from omnisync.sim._adapters import SimMarketAdapter
@@ -99,3 +99,26 @@ async def test_cancelled_work_in_a_thread_is_waited_for():
     with pytest.raises(asyncio.CancelledError):
         await task
     assert ended.is_set()
+
+
+async def test_a_change_made_while_the_rate_limit_holds_the_push_goes_out_with_it(
+    tmp_path, monkeypatch
+):
+    w = world(tmp_path, stock=STOCK)
+    async with w.client as om:
+        await om.sync()
+        adapter = om.engine.adapter("shop")
+        original = type(adapter).ready
+
+        async def ready(self):
+            await original(self)
+            # The channel's limit let the push through only now; a count lands meanwhile.
+            w.erp.set("S1", 3, "WH1")
+            await om.engine.run_step("erp", Capability.PULL_STOCK)
+
+        monkeypatch.setattr(type(adapter), "ready", ready)
+        w.erp.set("S0", 1, "WH1")
+        await om.engine.run_step("erp", Capability.PULL_STOCK)
+        report = await om.engine.run_step("shop", Capability.PUSH_STOCK)
+    assert report.counts["push_calls"] == 1
+    assert (w.market().shown("S0"), w.market().shown("S1")) == (1, 3)

@@ -51,6 +51,17 @@ async def test_observed_budget_lowers_what_is_left():
     assert time.now == pytest.approx(1.0)
 
 
+async def test_ready_waits_for_a_token_without_taking_it():
+    time = FakeTime()
+    limiter = RateLimiter(rate=2, burst=1, clock=time.clock, sleep=time.sleep)
+    await limiter.acquire()
+    await limiter.ready()  # the bucket is empty: half a second until the next token
+    assert time.now == pytest.approx(0.5)
+    await limiter.ready()
+    await limiter.acquire()  # ready took nothing: the token is still there
+    assert time.now == pytest.approx(0.5)
+
+
 def test_nonsense_limits_are_refused():
     with pytest.raises(ValueError, match="must be positive"):
         RateLimiter(rate=0, burst=1)

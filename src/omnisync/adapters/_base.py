@@ -139,6 +139,14 @@ class Adapter:
     async def aclose(self) -> None:
         """Release connections. Called once the engine is done with the adapter."""
 
+    async def ready(self) -> None:
+        """Return once a call made now would not wait for the channel's rate limit.
+
+        The engine waits here before it decides what to push, so that what changes while the
+        limit holds the push back goes out with it rather than a round later. The default
+        returns at once; `HTTPAdapter` waits for its rate limiter.
+        """
+
     def _unsupported(self, capability: Capability) -> CapabilityError:
         return CapabilityError(
             f"channel {self.channel!r}: adapter {self.name!r} cannot {capability.label}"

@@ -137,6 +137,11 @@ class HTTPAdapter(Adapter):
         """Map a response to ``None`` (success) or an error; see `classify_response`."""
         return classify_response(response, channel)
 
+    async def ready(self) -> None:
+        """Return once the client's rate limiter would let a request through."""
+        if self.http.limiter is not None:
+            await self.http.limiter.ready()
+
     async def aclose(self) -> None:
         """Close the channel's connection pool."""
         await self.http.aclose()

@@ -127,6 +127,7 @@ async def push_stock(
     ctx: EngineContext, channel: ResolvedChannel, adapter: Adapter, report: ChannelReport
 ) -> None:
     """Push every changed quantity to ``channel`` in batches of its declared size."""
+    await adapter.ready()  # what changes while the channel's rate limit holds us goes too
     plan = plan_push(ctx, channel)
 
     def clear_settled() -> None:

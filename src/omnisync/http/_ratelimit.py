@@ -58,6 +58,14 @@ class RateLimiter:
 
     async def acquire(self, cost: float = 1.0) -> None:
         """Wait until ``cost`` tokens are free, then take them."""
+        await self._wait(cost, take=True)
+
+    async def ready(self, cost: float = 1.0) -> None:
+        """Wait until ``cost`` tokens are free, without taking them: for a caller that
+        decides what to send only once it could be sent (see `Adapter.ready`)."""
+        await self._wait(cost, take=False)
+
+    async def _wait(self, cost: float, *, take: bool) -> None:
         cost = min(cost, self.capacity)
         async with self._lock:
             while True:
@@ -66,7 +74,8 @@ class RateLimiter:
                 # The tolerance: refills add up in floating point, and a wait of a rounding
                 # error would not move the clock on.
                 if delay == 0.0 and self._tokens >= cost - 1e-9:
-                    self._tokens = max(self._tokens - cost, 0.0)
+                    if take:
+                        self._tokens = max(self._tokens - cost, 0.0)
                     return
                 delay = max(delay, (cost - self._tokens) / self.rate)
                 self.waited += delay
