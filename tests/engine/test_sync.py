@@ -4,10 +4,14 @@ import asyncio
 
 import pytest
 
+from omnisync._hookdata import OrderEvent, OrderEventKind
+from omnisync.engine import _engine
+from omnisync.engine._events import EVENT_RETENTION
 from omnisync.errors import SignatureError
 from omnisync.models import Fulfilment, FulfilmentLine, Money, Refund
 from omnisync.sim import SoldOut
-from tests.helpers import refusing, world
+from omnisync.store import _schema as t
+from tests.helpers import T0, order, refusing, world
 
 pytestmark = pytest.mark.anyio
 
@@ -544,3 +548,27 @@ async def test_two_syncs_of_one_process_never_work_a_channel_at_once(tmp_path):
         first, second = await asyncio.gather(om.sync(["shop"]), om.sync(["shop"]))
     busy = [report.channels["shop"].busy for report in (first, second)]
     assert sum(reason is not None for reason in busy) == 1, busy
+
+
+async def test_events_older_than_their_retention_are_pruned_now_and_then(tmp_path, monkeypatch):
+    w = world(tmp_path, stock={"A": 5})
+
+    def events(om):
+        with om.store.reading() as tx:
+            return len(tx.conn.execute(t.events.select()).all())
+
+    def old_event(om):
+        stale = T0 - EVENT_RETENTION  # T0 is in the past already
+        with om.store.transaction() as tx:
+            tx.add_event(OrderEvent(kind=OrderEventKind.IMPORTED, order=order("x")), stale)
+
+    async with w.client as om:
+        old_event(om)
+        await om.sync()
+        assert events(om) == 0
+        old_event(om)
+        await om.sync()  # pruned a moment ago: not yet again
+        assert events(om) == 1
+        monkeypatch.setattr(_engine, "PRUNE_EVERY", 0.0)
+        await om.sync()
+        assert events(om) == 0

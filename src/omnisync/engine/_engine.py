@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -39,6 +40,9 @@ __all__ = ["Engine"]
 
 log = logging.getLogger("omnisync.engine")
 
+PRUNE_EVERY = 600.0
+"""Seconds between two prunings of old events by one engine."""
+
 Step = Callable[[ResolvedChannel, Adapter, ChannelReport], Awaitable[None]]
 
 
@@ -62,6 +66,7 @@ class Engine:
         self._adapters: dict[str, Adapter] = {}
         self.owner = owner or default_owner()
         self._tidied = False
+        self._pruned_at: float | None = None
 
     def adapter(self, name: str) -> Adapter:
         """The adapter instance serving channel ``name``, created on first use."""
@@ -126,7 +131,11 @@ class Engine:
             before = self._http_stats(held)
             await self._steps(held, report, progress, locks, only)
             deliver_events(self.ctx.store)
-        prune_events(self.ctx.store)
+        # Events are kept for days: pruning once in a while is plenty, and a sync a second
+        # (a push as soon as a webhook changed something) need not pay a delete each time.
+        if self._pruned_at is None or time.monotonic() - self._pruned_at >= PRUNE_EVERY:
+            prune_events(self.ctx.store)
+            self._pruned_at = time.monotonic()
         with self.ctx.store.reading() as tx:
             report.quarantined = tx.count_dead_letters()
         for name, (requests, retries, limited) in before.items():
