@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 
 from omnisync import hookimpl, plugins
 from omnisync._hookdata import OrderEvent, OrderEventKind, RiskAssessment, event_json
+from omnisync.engine import _pull
 from omnisync.engine._context import EngineContext
 from omnisync.engine._counts import apply_count
 from omnisync.engine._importer import import_order, order_json
@@ -56,17 +59,25 @@ class World:
 
     def state(self) -> dict[str, Any]:
         """Everything an import writes, without the ids the store happened to give."""
-        with self.store.transaction() as tx:  # claiming events locks them
+        with self.store.transaction() as tx:
             conn = tx.conn
-            orders = {
-                row.id: (row.external_id, row.version, row.hold_reason, row.risk)
-                for row in conn.execute(t.orders.select())
-            }
+            ids = {row.id: row.external_id for row in conn.execute(t.orders.select())}
             return {
-                "orders": sorted(orders.values()),
+                "orders": sorted(
+                    (
+                        r.external_id,
+                        r.version,
+                        r.status,
+                        r.hold_reason,
+                        r.risk,
+                        r.content_hash,
+                        r.payload,
+                    )
+                    for r in conn.execute(t.orders.select())
+                ),
                 "reservations": sorted(
                     (
-                        orders[r.order_id][0],
+                        ids[r.order_id],
                         r.line_id,
                         r.sku,
                         r.location,
@@ -74,21 +85,19 @@ class World:
                         r.reserved,
                         r.shipped,
                         r.settled,
+                        r.shipped_at,
                     )
                     for r in conn.execute(t.reservations.select())
                 ),
-                "levels": sorted(
-                    (r.sku, r.location, r.on_hand, r.as_of)
-                    for r in conn.execute(t.stock_levels.select())
-                ),
+                "levels": sorted(tuple(r) for r in conn.execute(t.stock_levels.select())),
                 "ledger": [
                     (r.kind, r.sku, r.location, r.on_hand_delta, r.held_delta, r.order_ref, r.note)
                     for r in conn.execute(t.ledger.select().order_by(t.ledger.c.id))
                 ],
                 "events": [
-                    (event.kind, event.order.external_id, event.detail)
-                    for _, event in tx.claim_events(limit=1000)
+                    r.payload for r in conn.execute(t.events.select().order_by(t.events.c.id))
                 ],
+                "acknowledged": sorted(tuple(r) for r in conn.execute(t.acknowledged.select())),
                 "incidents": [
                     (i.kind, i.sku, i.shortfall, i.order_id, i.held) for i in tx.incidents()
                 ],
@@ -242,3 +251,120 @@ def test_a_stored_order_keeps_its_created_time(tmp_path: Path):
         assert stored is not None and stored.order.created_at == T0
     finally:
         world.close()
+
+
+def test_the_same_order_twice_in_a_page_is_imported_once(worlds: list[World], backend: str):
+    together, apart = worlds
+    tip = order("tip", line("1", None, 1), minutes=1)  # reserves nothing
+    gone = order("gone", line("1", "B", 1), minutes=2, status=OrderStatus.CANCELLED)
+    page = [tip, tip, gone, gone]
+    report, _ = together.page(page)
+    apart.one_by_one(page)
+
+    assert together.state() == apart.state()
+    assert (report.counts["orders_imported"], report.counts["orders_unchanged"]) == (2, 2)
+
+
+def test_a_letter_written_by_the_page_is_not_resolved_by_it(tmp_path: Path, backend: str):
+    world = World(tmp_path / "w")
+    try:
+        report, _ = world.page(
+            [
+                order("X", line("1", "A", 1), minutes=1),
+                order("X", line("1", "A", 1), minutes=2, channel="erp"),  # not this channel's
+            ]
+        )
+        with world.store.reading() as tx:
+            unresolved = tx.unresolved_keys("shop", "order_import")
+    finally:
+        world.close()
+    assert unresolved == {"X"}
+    assert report.counts["orders_unquarantined"] == 0
+
+
+def test_an_order_is_stored_as_standard_json_whatever_its_raw_payload_holds():
+    built = order("1", line("1", "A", 2), raw={"score": float("nan"), "limit": float("inf")})
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    payload, _ = order_json(built)
+    assert json.loads(payload, parse_constant=refuse)["raw"] == {"score": None, "limit": None}
+
+
+class _Picky:
+    """Plugins both worlds consult alike: a location picked for some lines, a risk verdict
+    for some orders."""
+
+    @hookimpl
+    def choose_location(self, order, line, sku, quantity, candidates):
+        return candidates[-1].location if int(line.line_id) % 2 == 0 else None
+
+    @hookimpl
+    def assess_risk(self, order: Order) -> RiskAssessment | None:
+        if order.external_id.endswith("7"):
+            return RiskAssessment(level=RiskLevel.HIGH, reason="seven")
+        return None
+
+
+def _random_order(rng: random.Random, external_id: str, minutes: int) -> Order:
+    lines = []
+    for number in range(1, rng.randint(1, 3) + 1):
+        quantity = rng.randint(1, 5)
+        fulfilled = rng.randint(0, quantity) if rng.random() < 0.4 else 0
+        cancelled = rng.randint(0, quantity - fulfilled) if rng.random() < 0.2 else 0
+        sku = rng.choice(["A", "B", "C", "KIT", "NOPE", None])
+        lines.append(
+            line(
+                str(number),
+                sku,
+                quantity,
+                fulfilled_quantity=fulfilled,
+                cancelled_quantity=cancelled,
+            )
+        )
+    status = OrderStatus.CANCELLED if rng.random() < 0.1 else OrderStatus.OPEN
+    return order(
+        external_id,
+        *lines,
+        minutes=minutes,
+        status=status,
+        created_at=T0 + timedelta(minutes=minutes % 7),
+    )
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_pages_end_as_their_orders_imported_one_by_one(
+    worlds: list[World], backend: str, seed: int, monkeypatch: pytest.MonkeyPatch
+):
+    """Known and new orders, repeats, bundles, unknown SKUs, shipments (some counted after
+    they left), cancellations, oversells, plugins choosing locations and holding orders."""
+    together, apart = worlds
+
+    def fell_back(message: str, *args: object) -> None:
+        raise AssertionError("the page fell back to one order at a time: " + message % args)
+
+    monkeypatch.setattr(_pull.log, "info", fell_back)
+    rng = random.Random(seed)
+    later = T0 + timedelta(minutes=30)
+    for world in worlds:
+        with world.store.transaction() as tx:
+            if seed % 2:
+                apply_count(tx, "B", "main", 4, later, source="test", now=T0)
+            if seed % 3 == 0:
+                apply_count(tx, "A", "shelf", 1, later, source="test", now=T0)
+    ids = [str(number) for number in range(12)]
+    known = [_random_order(rng, external_id, rng.randint(0, 5)) for external_id in ids[:3]]
+    page = [
+        _random_order(rng, rng.choice(ids), rng.randint(6, 20)) for _ in range(rng.randint(3, 12))
+    ]
+    picky = _Picky()
+    plugins.plugin_manager().register(picky)
+    try:
+        for world in worlds:
+            world.one_by_one(known)
+        together.page(page)
+        apart.one_by_one(page)
+    finally:
+        plugins.plugin_manager().unregister(picky)
+    assert together.state() == apart.state()

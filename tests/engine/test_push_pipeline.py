@@ -9,8 +9,9 @@ import time
 import pytest
 
 from omnisync.adapters import Capability, Limits, RateLimit
+from omnisync.engine import _push
 from omnisync.engine._tasks import in_thread
-from omnisync.errors import TransientError
+from omnisync.errors import StoreError, TransientError
 from omnisync.sim._adapters import SimMarketAdapter
 from tests.helpers import world
 
@@ -122,3 +123,34 @@ async def test_a_change_made_while_the_rate_limit_holds_the_push_goes_out_with_i
         report = await om.engine.run_step("shop", Capability.PUSH_STOCK)
     assert report.counts["push_calls"] == 1
     assert (w.market().shown("S0"), w.market().shown("S1")) == (1, 3)
+
+
+async def test_batches_recorded_before_another_failed_are_counted(tmp_path, monkeypatch):
+    _limits(monkeypatch, 3)
+    original = _push._record
+    original_push = SimMarketAdapter.push_stock
+
+    async def slow_push(self, updates):
+        await asyncio.sleep(0.02)
+        return await original_push(self, updates)
+
+    def record(ctx, channel, outcomes, seen):
+        if any(update.sku == "S2" for update, _ in outcomes):
+            raise StoreError("the disk is full")
+        return original(ctx, channel, outcomes, seen)
+
+    w = world(tmp_path, stock=STOCK)
+    async with w.client as om:
+        await om.sync()  # pushed in full once: the next push is planned from the changes
+        for sku, quantity in STOCK.items():
+            w.erp.set(sku, quantity - 5, "WH1")
+        monkeypatch.setattr(SimMarketAdapter, "push_stock", slow_push)
+        monkeypatch.setattr(_push, "_record", record)
+        report = (await om.sync()).channels["shop"]
+        checked_out = om.store.engine.pool.checkedout()
+        with om.store.reading() as tx:
+            pending = set(tx.pending("shop"))
+    assert report.errors and "disk is full" in report.errors[0]
+    assert checked_out == 0
+    assert "S2" in pending
+    assert report.counts["pushed"] == len(set(STOCK) - pending)

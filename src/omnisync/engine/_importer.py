@@ -46,7 +46,8 @@ def order_json(order: Order) -> tuple[str, str]:
     content = order.model_dump_json(exclude={"raw"})
     digest = hashlib.sha256(content.encode()).hexdigest()
     # The raw payload added to the rest rather than the whole order serialised again.
-    return content[:-1] + ',"raw":' + to_json(order.raw).decode() + "}", digest
+    raw = to_json(order.raw, inf_nan_mode="null").decode()  # as model_dump_json writes it
+    return content[:-1] + ',"raw":' + raw + "}", digest
 
 
 def import_order(
@@ -128,10 +129,11 @@ class NewOrders:
 
     def import_order(self, order: Order) -> ImportResult:
         """Import one of the new orders; see `import_order`."""
-        stored = self.stored[id(order)]
+        # Taken out: the same object again later in the page is a repeat, not new.
+        stored = self.stored.pop(id(order))
+        payload = self.payloads.pop(id(order))
         page = self.page
         page.moved |= _newly_sold(None, order)
-        payload = self.payloads[id(order)]
         page.events.extend(event_json(e.kind, payload) for e in _events(None, stored))
         if stored.hold_reason is not None:
             page.events.append(event_json(OrderEventKind.HELD, payload, stored.hold_reason))

@@ -154,6 +154,8 @@ def apply_orders(
     """
     ordered = sorted(orders, key=lambda o: (o.created_at, o.external_id))
     lock_for_import(tx, [o for o in ordered if o.channel == channel.name], ctx)
+    # Read before the page: a letter this page writes is not one a good import here resolves.
+    quarantined = {kind: tx.unresolved_keys(channel.name, kind) for kind in _ORDER_LETTERS}
     try:
         with tx.conn.begin_nested():
             outcomes = _import_together(tx, ctx, channel, ordered, now)
@@ -162,7 +164,6 @@ def apply_orders(
     except Exception as exc:  # found again, and pinned to its order, one order at a time
         log.info("importing %d orders one at a time: %s", len(ordered), exc)
         outcomes = [_import_isolated(tx, ctx, channel, order, now) for order in ordered]
-    quarantined = {kind: tx.unresolved_keys(channel.name, kind) for kind in _ORDER_LETTERS}
     newest: datetime | None = None
     for order, outcome in zip(ordered, outcomes, strict=True):
         newest = order.updated_at if newest is None else max(newest, order.updated_at)

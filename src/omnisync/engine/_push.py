@@ -138,6 +138,13 @@ async def push_stock(
     size = adapter.limits.stock_batch_size
     window = asyncio.Semaphore(adapter.limits.push_concurrency)
     recording = asyncio.Lock()
+    loop = asyncio.get_running_loop()
+
+    def record(outcomes: list[Outcome]) -> None:
+        counts = _record(ctx, channel, outcomes, plan.seen)
+        # Counted on the loop's thread, and even when the push is cancelled meanwhile (another
+        # batch failed): this batch is recorded all the same.
+        loop.call_soon_threadsafe(report.counts.update, counts)
 
     async def push(batch: Sequence[StockUpdate]) -> None:
         async with window:
@@ -145,12 +152,9 @@ async def push_stock(
         # Recorded in a thread, one batch at a time, while the next batches go out: the
         # channel's round trips and omnisync's writes overlap rather than add up.
         async with recording:
-            counts = await retry_conflicts(
-                partial(_record, ctx, channel, outcomes, plan.seen),
-                f"recording a push to {channel.name}",
-                threaded=True,
+            await retry_conflicts(
+                partial(record, outcomes), f"recording a push to {channel.name}", threaded=True
             )
-        report.counts.update(counts)
 
     updates = plan.updates
     await settle(
