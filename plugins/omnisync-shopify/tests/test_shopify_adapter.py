@@ -8,6 +8,7 @@ import pytest
 from omnisync import AsyncOmnisync, Capability, Fulfilment, FulfilmentLine
 from omnisync.config import parse_config
 from omnisync.errors import SignatureError
+from omnisync.http import RateLimiter
 from omnisync.models import StockUpdate
 from omnisync_shopify._sim import ShopifySimulator
 
@@ -282,3 +283,18 @@ def test_a_bulk_file_is_put_together_whatever_the_order_of_its_lines():
     assert [item["sku"] for item in second["lineItems"]] == ["B", "C"]  # one came before it
     assert "__parentId" not in second["lineItems"][0]
     assert pages[1][0]["lineItems"] == []
+
+
+async def test_a_push_is_planned_once_the_budget_holds_what_it_costs(tmp_path):
+    store = shop()
+    async with client(tmp_path, store) as om:
+        adapter = om.engine.adapter("shopify")
+        now = {"t": 0.0}
+
+        async def sleep(seconds: float) -> None:
+            now["t"] += seconds
+
+        adapter.http.limiter = RateLimiter(100, 2000, clock=lambda: now["t"], sleep=sleep)
+        adapter.http.limiter.observe(5.0)  # 5 points left; an unknown mutation may cost 50
+        await adapter.ready()
+    assert now["t"] == pytest.approx(0.45)

@@ -169,6 +169,15 @@ class ShopifyAdapter(HTTPAdapter):
             )
         return super().classify_response(response, channel)
 
+    def _cost(self, document: str) -> float:
+        """What ``document`` costs, as its last answer said; a guess until one has."""
+        return self._costs.get(document, 50.0)
+
+    async def ready(self) -> None:
+        """Return once the budget holds what a stock push costs."""
+        if self.http.limiter is not None:
+            await self.http.limiter.ready(self._cost(q.INVENTORY_SET))
+
     async def _graphql(
         self, document: str, variables: dict[str, Any], *, idempotent: bool = True
     ) -> dict[str, Any]:
@@ -179,7 +188,7 @@ class ShopifyAdapter(HTTPAdapter):
             path,
             json={"query": document, "variables": variables},
             idempotent=idempotent,
-            cost=self._costs.get(document, 50.0),
+            cost=self._cost(document),
         )
         if not isinstance(body, dict):
             raise InvalidPayloadError("the GraphQL answer is not an object", channel=self.channel)
