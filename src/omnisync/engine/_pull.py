@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -61,20 +63,30 @@ def quarantine_rejects(
     return count
 
 
+Apply = Callable[[Transaction, list[T], datetime, ChannelReport, list[Incident]], datetime | None]
+"""Applies a page's records in a transaction, counting into the report and collecting the
+incidents it is given; returns the newest change among them."""
+
+Committed = tuple[datetime | None, Counter[str], list[Incident]]
+"""What a committed page did: its newest change, its counts and the incidents it found."""
+
+
 async def _pages(
     ctx: EngineContext,
     channel: ResolvedChannel,
     stream: str,
     pages: Callable[[datetime | None], AsyncIterator[Page[T]]],
-    apply: Callable[[Transaction, list[T], datetime], datetime | None],
+    apply: Apply[T],
     report: ChannelReport,
     progress: Progress | None,
     incidents: list[Incident] | None = None,
 ) -> None:
     """Read ``stream`` from its cursor (less the overlap) to the end, committing page by page.
 
-    The cursor moves only after the records it covers are committed: to a page's checkpoint
-    as it lands, and to the newest change seen once the stream is read to the end. ``apply``
+    Each page is committed in a thread while the next one is fetched, so the channel's round
+    trips and omnisync's writes overlap; pages still commit one after another, in order. The
+    cursor moves only after the records it covers are committed: to a page's checkpoint as
+    it lands, and to the newest change seen once the stream is read to the end. ``apply``
     adds the incidents it finds to ``incidents``.
     """
     with ctx.store.reading() as tx:
@@ -82,17 +94,43 @@ async def _pages(
     since = cursor - ctx.overlap(channel) if cursor is not None else None
     newest = cursor
     stream_pages = pages(since)
+    committing: asyncio.Task[Committed] | None = None
+    records = 0
+
+    def take(committed: Committed) -> None:
+        nonlocal newest
+        seen, counts, found = committed
+        report.counts.update(counts)
+        if incidents is not None:
+            incidents.extend(found)
+        if seen is not None and (newest is None or seen > newest):
+            newest = seen
+
+    async def landed() -> None:
+        """Wait for the page being committed, and take in what it did."""
+        nonlocal committing
+        if committing is None:
+            return
+        task, committing = committing, None
+        take(await task)
+        deliver_events(ctx.store)
+        if progress is not None:
+            progress(channel.name, stream, records)
+
     try:
         async for page in stream_pages:
-            seen = await _commit_page(
-                ctx, channel, stream, page, apply, report, [] if incidents is None else incidents
-            )
-            if seen is not None and (newest is None or seen > newest):
-                newest = seen
-            deliver_events(ctx.store)
-            if progress is not None:
-                progress(channel.name, stream, len(page.items) + len(page.rejects))
+            await landed()
+            committing = asyncio.ensure_future(_commit_page(ctx, channel, stream, page, apply))
+            records = len(page.items) + len(page.rejects)
+        await landed()
     finally:
+        if committing is not None:  # the next page failed, or this was cancelled
+            await asyncio.wait([committing])  # its thread holds a connection: let it end
+            failed = committing.exception() if not committing.cancelled() else None
+            if failed is not None:
+                log.warning("a page of %s %s failed: %s", channel.name, stream, failed)
+            elif not committing.cancelled():
+                take(committing.result())  # it committed: counted all the same
         # When a page fails to commit, the adapter's generator ends at once, releasing what
         # it holds (a downloaded export, say) now rather than whenever it is collected.
         close = getattr(stream_pages, "aclose", None)
@@ -108,26 +146,24 @@ async def _commit_page(
     channel: ResolvedChannel,
     stream: str,
     page: Page[T],
-    apply: Callable[[Transaction, list[T], datetime], datetime | None],
-    report: ChannelReport,
-    incidents: list[Incident],
-) -> datetime | None:
-    """Apply one page in one transaction (again, with its counts and incidents reset, if
-    the database stopped it for colliding with another writer)."""
-    counts, found = report.counts.copy(), len(incidents)
+    apply: Apply[T],
+) -> Committed:
+    """Apply one page in one transaction, in a thread (again, if the database stopped it
+    for colliding with another writer). Returns the newest change, what it counted and the
+    incidents it found: an attempt that did not commit leaves nothing behind."""
 
-    def attempt() -> datetime | None:
-        report.counts = counts.copy()
-        del incidents[found:]
+    def attempt() -> Committed:
+        scratch = ChannelReport(channel.name, channel.adapter_class.name)
+        found: list[Incident] = []
         now = utcnow()
         with ctx.store.transaction() as tx:
-            report.counts["quarantined"] += quarantine_rejects(tx, channel.name, page.rejects, now)
-            seen = apply(tx, page.items, now)
+            scratch.counts["quarantined"] += quarantine_rejects(tx, channel.name, page.rejects, now)
+            seen = apply(tx, page.items, now, scratch, found)
             if page.checkpoint is not None:
                 tx.set_cursor(channel.name, stream, page.checkpoint, now)
-        return seen
+        return seen, scratch.counts, found
 
-    return await retry_conflicts(attempt, f"a page of {channel.name} {stream}")
+    return await retry_conflicts(attempt, f"a page of {channel.name} {stream}", threaded=True)
 
 
 # Orders ----------------------------------------------------------------------------------------
@@ -241,8 +277,14 @@ async def pull_orders(
 ) -> None:
     """Import the channel's orders changed since its cursor."""
 
-    def apply(tx: Transaction, orders: list[Order], now: datetime) -> datetime | None:
-        return apply_orders(tx, ctx, channel, orders, now, report, incidents)
+    def apply(
+        tx: Transaction,
+        orders: list[Order],
+        now: datetime,
+        counted: ChannelReport,
+        found: list[Incident],
+    ) -> datetime | None:
+        return apply_orders(tx, ctx, channel, orders, now, counted, found)
 
     await _pages(ctx, channel, "orders", adapter.pull_orders, apply, report, progress, incidents)
 
@@ -320,8 +362,14 @@ async def pull_stock(
     """Apply the inventory source's counts changed since its cursor."""
     read_at = utcnow()
 
-    def apply(tx: Transaction, levels: list[StockLevel], now: datetime) -> datetime | None:
-        return apply_stock(tx, ctx, channel, levels, now, report, read_at)
+    def apply(
+        tx: Transaction,
+        levels: list[StockLevel],
+        now: datetime,
+        counted: ChannelReport,
+        found: list[Incident],
+    ) -> datetime | None:
+        return apply_stock(tx, ctx, channel, levels, now, counted, read_at)
 
     await _pages(ctx, channel, "stock", adapter.pull_stock, apply, report, progress)
     # Read to the end: every count of this source is now confirmed as of read_at.
@@ -401,8 +449,14 @@ async def pull_returns(
 ) -> None:
     """Import the channel's returns changed since its cursor."""
 
-    def apply(tx: Transaction, returns: list[Return], now: datetime) -> datetime | None:
-        return apply_returns(tx, ctx, channel, returns, now, report)
+    def apply(
+        tx: Transaction,
+        returns: list[Return],
+        now: datetime,
+        counted: ChannelReport,
+        found: list[Incident],
+    ) -> datetime | None:
+        return apply_returns(tx, ctx, channel, returns, now, counted)
 
     await _pages(ctx, channel, "returns", adapter.pull_returns, apply, report, progress)
 
@@ -416,8 +470,14 @@ async def pull_shipments(
 ) -> None:
     """Read the back office's shipments since its cursor, as fulfilments to push."""
 
-    def apply(tx: Transaction, shipments: list[Shipment], now: datetime) -> datetime | None:
-        return apply_shipments(tx, ctx, channel, shipments, now, report)
+    def apply(
+        tx: Transaction,
+        shipments: list[Shipment],
+        now: datetime,
+        counted: ChannelReport,
+        found: list[Incident],
+    ) -> datetime | None:
+        return apply_shipments(tx, ctx, channel, shipments, now, counted)
 
     await _pages(ctx, channel, "shipments", adapter.pull_shipments, apply, report, progress)
 

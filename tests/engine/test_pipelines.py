@@ -1,4 +1,5 @@
-"""Pushing batches side by side, and recording them while the next ones go out."""
+"""Pushing batches side by side and recording them while the next go out; pulling the next
+page while the last one commits."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from omnisync.engine import _push
 from omnisync.engine._tasks import in_thread
 from omnisync.errors import StoreError, TransientError
 from omnisync.sim._adapters import SimMarketAdapter
-from tests.helpers import world
+from tests.helpers import FAST, refusing, world
 
 pytestmark = pytest.mark.anyio
 
@@ -154,3 +155,28 @@ async def test_batches_recorded_before_another_failed_are_counted(tmp_path, monk
     assert checked_out == 0
     assert "S2" in pending
     assert report.counts["pushed"] == len(set(STOCK) - pending)
+
+
+async def test_a_page_committed_before_the_next_failed_is_kept_and_counted(tmp_path):
+    w = world(
+        tmp_path,
+        stock={"A": 100},
+        channel_options={"shop": {"settings": {**FAST, "page_size": 2}}},
+    )
+    second_page = lambda request: "cursor" in request.url.params  # noqa: E731
+    async with w.client as om:
+        await om.sync()  # the channel shows the stock
+        for _ in range(5):
+            w.market().buy({"A": 1})
+        with refusing(
+            w.market(), "_list_orders", "the listing broke", status=400, when=second_page
+        ):
+            before = asyncio.all_tasks()
+            report = (await om.sync()).channels["shop"]
+            left = [repr(task) for task in asyncio.all_tasks() - before if not task.done()]
+        stored = await om.orders()
+        again = (await om.sync()).channels["shop"]
+    assert report.errors and "listing broke" in report.errors[0]
+    assert left == []
+    assert report.counts["orders_imported"] == 2 == len(stored)  # the first page, counted
+    assert again.counts["orders_imported"] == 3  # the rest, once the channel answers again
