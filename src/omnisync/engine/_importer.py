@@ -65,8 +65,8 @@ def import_order(
     sold = _newly_sold(stored.order if stored else None, order)
     if sold:
         tx.mark_moved(order.channel, sold)
-    for event in _events(stored, current):
-        tx.add_event(event, now)
+    for kind in _event_kinds(stored, current):
+        tx.add_event(OrderEvent(kind=kind, order=order), now)
     if stored is None:
         verdict = _verdict(order)
         if verdict is not None:
@@ -134,7 +134,7 @@ class NewOrders:
         payload = self.payloads.pop(id(order))
         page = self.page
         page.moved |= _newly_sold(None, order)
-        page.events.extend(event_json(e.kind, payload) for e in _events(None, stored))
+        page.events.extend(event_json(kind, payload) for kind in _event_kinds(None, stored))
         if stored.hold_reason is not None:
             page.events.append(event_json(OrderEventKind.HELD, payload, stored.hold_reason))
         reconciled = reconcile(self.tx, stored, self.channel, self.ctx, self.now, page)
@@ -179,7 +179,7 @@ def _newly_sold(before: Order | None, after: Order) -> set[str]:
     return {sku for sku, units in _ordered(after).items() if units > old.get(sku, 0)}
 
 
-def _events(before: StoredOrder | None, after: StoredOrder) -> list[OrderEvent]:
+def _event_kinds(before: StoredOrder | None, after: StoredOrder) -> list[OrderEventKind]:
     order = after.order
     kinds = [OrderEventKind.IMPORTED if before is None else OrderEventKind.CHANGED]
     if order.is_cancelled and (before is None or not before.order.is_cancelled):
@@ -189,7 +189,7 @@ def _events(before: StoredOrder | None, after: StoredOrder) -> list[OrderEvent]:
         before is None or before.order.fulfilment_status is not fulfilled
     ):
         kinds.append(OrderEventKind.FULFILLED)
-    return [OrderEvent(kind=kind, order=order) for kind in kinds]
+    return kinds
 
 
 def _verdict(order: Order) -> RiskAssessment | None:
