@@ -118,20 +118,21 @@ class NewOrders:
                     _hold_reason(verdict) if verdict else None,
                 )
             )
-        self.payloads = {id(row.order): row.payload for row in rows}
-        self.stored = {id(s.order): s for s in tx.insert_orders(rows, now)}
+        stored = tx.insert_orders(rows, now)
+        self.new = {
+            id(row.order): (one, row.payload) for row, one in zip(rows, stored, strict=True)
+        }
         self.page = PageStock(tx, channel.name, now)
         self.page.load({sku for row in rows for sku in order_skus(row.order, ctx.bundles)})
 
     def takes(self, order: Order) -> bool:
         """Whether ``order`` (this very object) is one of the new orders."""
-        return id(order) in self.stored
+        return id(order) in self.new
 
     def import_order(self, order: Order) -> ImportResult:
         """Import one of the new orders; see `import_order`."""
         # Taken out: the same object again later in the page is a repeat, not new.
-        stored = self.stored.pop(id(order))
-        payload = self.payloads.pop(id(order))
+        stored, payload = self.new.pop(id(order))
         page = self.page
         page.moved |= _newly_sold(None, order)
         page.events.extend(event_json(kind, payload) for kind in _event_kinds(None, stored))

@@ -126,10 +126,11 @@ async def _pages(
     finally:
         if committing is not None:  # the next page failed, or this was cancelled
             await asyncio.wait([committing])  # its thread holds a connection: let it end
-            failed = committing.exception() if not committing.cancelled() else None
-            if failed is not None:
+            if committing.cancelled():
+                pass
+            elif (failed := committing.exception()) is not None:
                 log.warning("a page of %s %s failed: %s", channel.name, stream, failed)
-            elif not committing.cancelled():
+            else:
                 take(committing.result())  # it committed: counted all the same
         # When a page fails to commit, the adapter's generator ends at once, releasing what
         # it holds (a downloaded export, say) now rather than whenever it is collected.
