@@ -385,6 +385,32 @@ async def test_a_sale_made_before_a_push_is_not_taken_off_twice(tmp_path):
     assert w.market().shown("A") == 3
 
 
+async def test_a_channels_own_sale_is_expected_by_its_next_push(tmp_path):
+    # The channel took the units off itself: the compare-and-set push expects what it shows
+    # now and goes through at once, not after a stale answer and a second request.
+    w = world(tmp_path, stock={"A": 5, "B": 3})
+    async with w.client as om:
+        await om.sync()
+        w.market().buy({"A": 1, "B": 2})
+        before = len(w.market().stock_batches())
+        report = await om.sync()
+    assert report.channels["shop"].counts["push_calls"] == 1
+    assert len(w.market().stock_batches()) == before + 1
+    assert (w.market().shown("A"), w.market().shown("B")) == (4, 1)
+
+
+async def test_a_sale_omnisync_has_not_seen_still_stops_a_push_overwriting_it(tmp_path):
+    w = world(tmp_path, stock={"A": 5})
+    async with w.client as om:
+        await om.sync()
+        w.market().buy({"A": 1})
+        await om.sync()
+        w.market().edit_quantity("A", 2)  # what omnisync's push would have overwritten
+        w.erp.set("A", 6)
+        await om.sync()
+    assert w.market().shown("A") <= 2
+
+
 async def test_a_channel_capped_below_stock_shows_the_cap_again_after_a_sale(tmp_path):
     w = world(tmp_path, stock={"A": 20}, channel_options={"shop": {"max_quantity": 5}})
     async with w.client as om:

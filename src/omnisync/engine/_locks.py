@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection
 
 from omnisync._time import utcnow
 from omnisync.errors import StoreError
@@ -68,9 +68,11 @@ class ChannelLocks:
     def _name(channel: str) -> str:
         return f"channel:{channel}"
 
-    def _take(self, channels: Iterable[str]) -> dict[str, LockHolder]:
+    def _take(self, channels: Collection[str]) -> dict[str, LockHolder]:
         """Take or renew each lock; returns the channels someone else holds, and who."""
         busy: dict[str, LockHolder] = {}
+        if not channels:  # a sync's first renewal, before it holds anything
+            return busy
         with self.store.transaction() as tx:
             # In name order: two syncs taking overlapping sets never wait on each other in turn.
             for channel in sorted(channels):

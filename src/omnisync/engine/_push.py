@@ -24,6 +24,7 @@ from omnisync.engine._stockview import quantities, sellable_skus
 from omnisync.engine._tasks import settle
 from omnisync.errors import InvalidPayloadError, PermanentError, RecordError
 from omnisync.models import StockPushResult, StockUpdate
+from omnisync.store import Transaction
 
 __all__ = ["PushPlan", "plan_fingerprint", "plan_push", "push_stock"]
 
@@ -70,33 +71,46 @@ def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> PushPlan:
     with ctx.store.reading() as tx:
         plan = tx.push_plan(channel.name)
         changed = tx.pending(channel.name)
-    full = plan != (fingerprint, True) or plugins.has_impls("channel_quantity")
-    # Bundles made of changed components become pending themselves, so a push cut short
-    # before their batch still owes them, whatever happens to their components' rows.
-    bundles = set() if full else _with_bundles(ctx, changed) - changed.keys()
-    if full or bundles:
-        with ctx.store.transaction() as tx:
-            if full:  # before stock is read: any change from now on is pending here too
-                tx.set_push_plan(channel.name, fingerprint, utcnow(), complete=False)
-            tx.mark_pending(bundles, [channel.name])
+        full = plan != (fingerprint, True) or plugins.has_impls("channel_quantity")
+        # Bundles made of changed components become pending themselves, so a push cut short
+        # before their batch still owes them, whatever happens to their components' rows.
+        bundles = set() if full else _with_bundles(ctx, changed) - changed.keys()
+        if not (full or bundles):  # the usual push: planned from this one read
+            return _plan(tx, ctx, channel, changed, None)
+    with ctx.store.transaction() as tx:
+        if full:  # before stock is read: any change from now on is pending here too
+            tx.set_push_plan(channel.name, fingerprint, utcnow(), complete=False)
+        tx.mark_pending(bundles, [channel.name])
     with ctx.store.reading() as tx:
         seen = tx.pending(channel.name)
-        if not full:  # what changed since the first look waits for the next push, bundles too
-            seen = {sku: v for sku, v in seen.items() if sku in changed or sku in bundles}
         if full:
-            skus = sellable_skus(tx, ctx)
-        else:  # a SKU omnisync does not know (a channel's own product) is not its to set
-            ours = tx.known_skus(seen.keys()) | (seen.keys() & ctx.bundles.keys())
-            skus = sorted(ours)
-        subset = None if full else skus
-        listings = (
-            tx.listings(channel.name, subset) if channel.can(Capability.PULL_LISTINGS) else None
-        )
-        if listings is not None:
-            skus = [sku for sku in skus if sku in listings]
-        blocked = tx.unresolved_keys(channel.name, "stock_push")
-        acked = tx.acknowledged(channel.name, subset)
-        wanted = quantities(tx, ctx, channel, [sku for sku in skus if sku not in blocked])
+            return _plan(tx, ctx, channel, seen, fingerprint)
+        # What changed since the first look waits for the next push, bundles too.
+        seen = {sku: v for sku, v in seen.items() if sku in changed or sku in bundles}
+        return _plan(tx, ctx, channel, seen, None)
+
+
+def _plan(
+    tx: Transaction,
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    seen: dict[str, int],
+    full: str | None,
+) -> PushPlan:
+    """Plan from ``seen``, the pending changes read in ``tx``: every sellable SKU when the
+    push is ``full`` (the fingerprint it plans from), else the SKUs of ``seen``."""
+    if full is not None:
+        skus = sellable_skus(tx, ctx)
+    else:  # a SKU omnisync does not know (a channel's own product) is not its to set
+        ours = tx.known_skus(seen.keys()) | (seen.keys() & ctx.bundles.keys())
+        skus = sorted(ours)
+    subset = None if full is not None else skus
+    listings = tx.listings(channel.name, subset) if channel.can(Capability.PULL_LISTINGS) else None
+    if listings is not None:
+        skus = [sku for sku in skus if sku in listings]
+    blocked = tx.unresolved_keys(channel.name, "stock_push")
+    acked = tx.acknowledged(channel.name, subset)
+    wanted = quantities(tx, ctx, channel, [sku for sku in skus if sku not in blocked])
     updates = []
     for sku, quantity in wanted.items():
         known = acked.get(sku)
@@ -113,7 +127,7 @@ def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> PushPlan:
     # What stays pending: quarantined SKUs until retried, and the updates until acknowledged.
     keep = set(blocked) | {update.sku for update in updates}
     settled = {sku: version for sku, version in seen.items() if sku not in keep}
-    return PushPlan(updates, seen, settled, fingerprint if full else None)
+    return PushPlan(updates, seen, settled, full)
 
 
 def _with_bundles(ctx: EngineContext, skus: Collection[str]) -> set[str]:
