@@ -285,6 +285,24 @@ def test_a_bulk_file_is_put_together_whatever_the_order_of_its_lines():
     assert pages[1][0]["lineItems"] == []
 
 
+def test_a_bulk_line_is_given_to_its_parent_wherever_the_line_names_it():
+    from omnisync_shopify._bulkfile import BulkFile
+
+    lines = [
+        b'{"id":"gid://shopify/Order/1","note":"\\",\\"__parentId\\":\\"gid://shopify/Order/2\\"}"}',
+        b'{"id":"gid://shopify/Order/2","x":{"__parentId":"gid://shopify/Order/1"}}',
+        b'{"__parentId":"gid://shopify/Order/2","id":"gid://shopify/LineItem/21","sku":"B"}',
+        b'{"id":"gid://shopify/LineItem/11","sku":"A","__parentId":"gid://shopify/Order/1"}',
+    ]
+    with BulkFile() as export:
+        export.file.write(b"\n".join(lines) + b"\n")
+        [page] = list(export.orders(10))
+    first, second = page
+    assert first["note"] == '","__parentId":"gid://shopify/Order/2"}'
+    assert [item["sku"] for item in first["lineItems"]] == ["A"]
+    assert [item["sku"] for item in second["lineItems"]] == ["B"]
+
+
 async def test_a_push_is_planned_once_the_budget_holds_what_it_costs(tmp_path):
     store = shop()
     async with client(tmp_path, store) as om:

@@ -10,6 +10,7 @@ whole, and a line before its parent is not lost.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import tempfile
 from collections.abc import Generator
@@ -25,6 +26,11 @@ __all__ = ["BulkFile"]
 # their global ids (gid://shopify/KIND/123).
 _CHILDREN = {"LineItem": "lineItems", "ShippingLine": "shippingLines"}
 _BATCH = 5_000
+# Shopify writes a child's ``__parentId`` as the last key of its line (the JSONL examples of
+# shopify.dev/docs/api/usage/bulk-operations/queries): read from there, a line is indexed
+# without being parsed. A nested object cannot end the line this way (it would close with
+# ``}}``), nor can a quoted string (its quotes are escaped).
+_PARENT_AT_END = re.compile(r'"__parentId"\s*:\s*"([^"\\]*)"\s*}\s*$')
 
 
 class BulkFile:
@@ -69,8 +75,7 @@ class BulkFile:
                 line = raw.decode("utf-8", "replace").strip()
                 if not line:
                     continue
-                item = json_loads(line)
-                rows.append((seq, item.get("__parentId"), line))
+                rows.append((seq, _parent(line), line))
                 if len(rows) >= _BATCH:
                     index.executemany("INSERT INTO rows VALUES (?, ?, ?)", rows)
                     rows.clear()
@@ -97,3 +102,14 @@ class BulkFile:
             if target is not None:
                 parent[target].append(item)
         return orders
+
+
+def _parent(line: str) -> str | None:
+    """The ``__parentId`` of one line of the export, if it has one."""
+    if '"__parentId"' not in line:
+        return None
+    found = _PARENT_AT_END.search(line)
+    if found is not None:
+        return found.group(1)
+    parent = json_loads(line).get("__parentId")  # somewhere else in the line: parse it
+    return parent if isinstance(parent, str) else None
