@@ -110,6 +110,19 @@ def test_cursors_only_move_forward(store):
         assert tx.cursor("shop", "orders") == T0
 
 
+def test_a_push_that_read_an_old_change_does_not_clear_a_new_one(store):
+    # Two pushes of one channel overlap only when one outlived its lock: the later one
+    # cleared the change both read, and a new change came; the earlier one must not clear it.
+    with store.transaction() as tx:
+        tx.set_push_plan("shop", "f" * 64, T0, complete=True)
+        tx.mark_pending(["A", "B"])
+        seen = tx.pending("shop")
+        tx.clear_pending("shop", seen)
+        tx.mark_pending(["A"])
+        tx.clear_pending("shop", seen)
+        assert tx.pending("shop").keys() == {"A"}
+
+
 def test_a_database_restart_fails_one_transaction_and_the_next_reconnects(pg, pg_url):
     if pg.data is None:
         pytest.skip("the server is not one these tests started, so they cannot restart it")
@@ -152,7 +165,7 @@ def test_a_store_at_schema_1_is_migrated(store, url):
         assert tx.push_plan("shop") is None
         tx.set_push_plan("shop", "f" * 64, T0, complete=True)
         tx.mark_pending(["A"])
-        assert tx.pending("shop") == {"A": 1}
+        assert tx.pending("shop").keys() == {"A"}
     migrated.close()
 
 

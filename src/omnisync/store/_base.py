@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
@@ -14,6 +15,9 @@ __all__ = ["TransactionBase", "chunks"]
 
 # SQLite allows at most 32766 bound parameters per statement; stay well under it.
 _CHUNK = 5000
+# Below 2**30: a version of a SKU that changes a billion times more still fits PostgreSQL's
+# 32-bit INTEGER.
+_VERSION_START = 2**30
 
 
 def chunks(items: Collection[str]) -> Iterator[list[str]]:
@@ -124,8 +128,12 @@ class TransactionBase:
             self.lock_key_shared("push_plans", "rows")
             plans = t.push_plans
             channels = list(self.conn.execute(select(plans.c.channel)).scalars())
+        # A SKU newly pending starts from a random version, not from 1: after a push cleared
+        # it, a later change must not come back as the version an overlapping push read (one
+        # that outlived its lock), which would clear that change in its stead.
+        start = secrets.randbelow(_VERSION_START)
         rows = [
-            {"channel": channel, "sku": sku, "version": 1}
+            {"channel": channel, "sku": sku, "version": start}
             for channel in sorted(channels)
             for sku in sorted(set(skus))  # rows locked in one order: writers cannot deadlock
         ]
