@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from omnisync._tasks import in_thread
 from omnisync.adapters import Capability, Limits, RateLimit
 from omnisync.engine import _push
-from omnisync.engine._tasks import in_thread
 from omnisync.errors import StoreError, TransientError
 from omnisync.sim._adapters import SimMarketAdapter
 from tests.helpers import FAST, refusing, world

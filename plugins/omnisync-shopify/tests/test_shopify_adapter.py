@@ -71,6 +71,35 @@ async def test_a_first_sync_exports_every_order_in_bulk_then_pages_incrementally
     assert len(stored) == 31
 
 
+async def test_a_bulk_export_is_indexed_and_mapped_off_the_event_loop(tmp_path, monkeypatch):
+    import threading
+
+    from omnisync_shopify import _adapter
+    from omnisync_shopify._bulkfile import BulkFile
+
+    threads = []
+    index, map_order = BulkFile._index, _adapter.ShopifyAdapter.map_order
+
+    def noting_index(self, connection):
+        threads.append(("index", threading.get_ident()))
+        index(self, connection)
+
+    def noting_map(self, payload):
+        threads.append(("map", threading.get_ident()))
+        return map_order(self, payload)
+
+    monkeypatch.setattr(BulkFile, "_index", noting_index)
+    monkeypatch.setattr(_adapter.ShopifyAdapter, "map_order", noting_map)
+    store = shop()
+    for _ in range(3):
+        store.place_order("MUG", 1)
+    async with client(tmp_path, store) as om:
+        report = await om.sync()
+    assert report.channels["shopify"].counts["orders_imported"] == 3
+    assert [kind for kind, _ in threads] == ["index", "map", "map", "map"]
+    assert threading.get_ident() not in {thread for _, thread in threads}
+
+
 async def test_pages_are_sized_to_stay_under_the_query_cost_limit(tmp_path):
     store = shop()
     for _ in range(12):

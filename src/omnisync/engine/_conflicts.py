@@ -8,7 +8,7 @@ import random
 from collections.abc import Callable
 from typing import TypeVar
 
-from omnisync.engine._tasks import in_thread
+from omnisync._tasks import in_thread
 from omnisync.errors import StoreConflictError
 
 __all__ = ["CONFLICT_ATTEMPTS", "retry_conflicts"]

@@ -14,6 +14,7 @@ from functools import partial
 import httpx
 
 from omnisync._logging import log_context
+from omnisync._tasks import settle
 from omnisync._time import utcnow
 from omnisync.adapters import Adapter, Capability, ChannelContext, HTTPAdapter
 from omnisync.config import LoadedConfig, ResolvedChannel
@@ -32,7 +33,6 @@ from omnisync.engine._pull import (
 )
 from omnisync.engine._push import push_stock
 from omnisync.engine._report import ChannelReport, SyncReport
-from omnisync.engine._tasks import settle
 from omnisync.errors import ConfigError, OmnisyncError
 from omnisync.store import Store
 

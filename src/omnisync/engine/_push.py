@@ -14,6 +14,7 @@ from functools import partial
 
 from omnisync import plugins
 from omnisync._logging import log_context
+from omnisync._tasks import settle
 from omnisync._time import utcnow
 from omnisync.adapters import Adapter, Capability
 from omnisync.config import ResolvedChannel
@@ -21,7 +22,6 @@ from omnisync.engine._conflicts import retry_conflicts
 from omnisync.engine._context import EngineContext
 from omnisync.engine._report import ChannelReport
 from omnisync.engine._stockview import quantities, sellable_skus
-from omnisync.engine._tasks import settle
 from omnisync.errors import InvalidPayloadError, PermanentError, RecordError
 from omnisync.models import StockPushResult, StockUpdate
 from omnisync.store import Transaction

@@ -17,9 +17,10 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import closing
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, ClassVar
 
 import httpx
@@ -35,6 +36,7 @@ from omnisync.adapters import (
     Page,
     RateLimit,
     WebhookEvent,
+    in_thread,
     map_records,
     secret,
 )
@@ -227,14 +229,21 @@ class ShopifyAdapter(HTTPAdapter):
             export = await self._bulk_export()
             if export is not None:
                 with export, closing(export.orders(250)) as pages:
-                    for nodes in pages:
-                        orders, rejects = map_records(
-                            nodes, self.map_order, kind="order", key=_order_key
-                        )
-                        yield Page(orders, rejects)
+                    # In a thread: indexing an export of years of orders takes seconds, and
+                    # the app's event loop (its webhooks, its other channels) goes on meanwhile.
+                    while (page := await in_thread(partial(self._bulk_page, pages))) is not None:
+                        yield page
                 return
         async for page in self._paged_orders(since):
             yield page
+
+    def _bulk_page(self, pages: Iterator[list[dict[str, Any]]]) -> Page[Order] | None:
+        """The next page of orders of a bulk export, mapped; ``None`` after the last."""
+        nodes = next(pages, None)
+        if nodes is None:
+            return None
+        orders, rejects = map_records(nodes, self.map_order, kind="order", key=_order_key)
+        return Page(orders, rejects)
 
     def _page_size(self) -> int:
         """As many orders as fit the query budget, as the last page's cost tells."""

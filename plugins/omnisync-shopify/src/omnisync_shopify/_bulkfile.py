@@ -58,7 +58,8 @@ class BulkFile:
         """The export's orders, ``page`` at a time, each with its ``lineItems`` and
         ``shippingLines`` as lists, in the file's order."""
         self.file.flush()
-        index = sqlite3.connect(Path(self._folder.name) / "index.db")
+        # Read a page at a time from whichever worker thread the caller runs it in.
+        index = sqlite3.connect(Path(self._folder.name) / "index.db", check_same_thread=False)
         try:
             self._index(index)
             roots = index.execute("SELECT line FROM rows WHERE parent IS NULL ORDER BY seq")

@@ -27,9 +27,10 @@ async def settle(tasks: Sequence[asyncio.Future[Any]]) -> None:
 
 
 async def in_thread(work: Callable[[], T]) -> T:
-    """Run blocking store work in a thread. Cancelled, it still waits for the thread to end
-    before it gives up: the thread holds a store connection (and on PostgreSQL its locks),
-    which must be back in the pool before anything goes on."""
+    """Run blocking work (store writes, reading a large file) in a thread, with the caller's
+    log context. Cancelled, it still waits for the thread to end before it gives up: what the
+    thread uses (a store connection and, on PostgreSQL, its locks; an adapter's temporary
+    file) must not be released or reused while it runs."""
     context = contextvars.copy_context()  # the log context goes along
     future = asyncio.get_running_loop().run_in_executor(None, context.run, work)
     try:
