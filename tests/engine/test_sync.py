@@ -385,30 +385,34 @@ async def test_a_sale_made_before_a_push_is_not_taken_off_twice(tmp_path):
     assert w.market().shown("A") == 3
 
 
-async def test_a_channels_own_sale_is_expected_by_its_next_push(tmp_path):
-    # The channel took the units off itself: the compare-and-set push expects what it shows
-    # now and goes through at once, not after a stale answer and a second request.
-    w = world(tmp_path, stock={"A": 5, "B": 3})
+async def test_a_sale_a_stale_push_took_in_never_lets_a_later_push_overwrite_one(tmp_path):
+    from omnisync.adapters import Capability
+
+    w = world(tmp_path, stock={"A": 10})
     async with w.client as om:
         await om.sync()
-        w.market().buy({"A": 1, "B": 2})
-        before = len(w.market().stock_batches())
-        report = await om.sync()
-    assert report.channels["shop"].counts["push_calls"] == 1
-    assert len(w.market().stock_batches()) == before + 1
-    assert (w.market().shown("A"), w.market().shown("B")) == (4, 1)
+        w.erp.set("A", 12)
+        await om.engine.run_step("erp", Capability.PULL_STOCK)
+        w.market().buy({"A": 1})  # sold after omnisync read the orders, before it pushed
+        await om.engine.run_step("shop", Capability.PUSH_STOCK)  # meets it: stale, sets 11
+        await om.engine.run_step("shop", Capability.PULL_ORDERS)
+        w.market().buy({"A": 1})  # not imported yet when the next push goes
+        await om.engine.run_step("shop", Capability.PUSH_STOCK)
+    assert w.market().shown("A") <= 10  # 12 counted, 2 sold
 
 
-async def test_a_sale_omnisync_has_not_seen_still_stops_a_push_overwriting_it(tmp_path):
-    w = world(tmp_path, stock={"A": 5})
+async def test_an_order_first_seen_cancelled_never_lets_a_push_overwrite_a_sale(tmp_path):
+    from omnisync.adapters import Capability
+
+    w = world(tmp_path, stock={"A": 10})
     async with w.client as om:
         await om.sync()
-        w.market().buy({"A": 1})
-        await om.sync()
-        w.market().edit_quantity("A", 2)  # what omnisync's push would have overwritten
-        w.erp.set("A", 6)
-        await om.sync()
-    assert w.market().shown("A") <= 2
+        placed = w.market().buy({"A": 2})
+        w.market().cancel(placed["id"])  # the channel puts the units back
+        await om.engine.run_step("shop", Capability.PULL_ORDERS)
+        w.market().buy({"A": 2})  # not imported yet when the push goes
+        await om.engine.run_step("shop", Capability.PUSH_STOCK)
+    assert w.market().shown("A") <= 8
 
 
 async def test_a_channel_capped_below_stock_shows_the_cap_again_after_a_sale(tmp_path):

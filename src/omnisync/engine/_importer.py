@@ -134,7 +134,7 @@ class NewOrders:
         # Taken out: the same object again later in the page is a repeat, not new.
         stored, payload = self.new.pop(id(order))
         page = self.page
-        page.moved.update(_newly_sold(None, order))
+        page.moved |= _newly_sold(None, order)
         page.events.extend(event_json(kind, payload) for kind in _event_kinds(None, stored))
         if stored.hold_reason is not None:
             page.events.append(event_json(OrderEventKind.HELD, payload, stored.hold_reason))
@@ -174,14 +174,10 @@ def _ordered(order: Order) -> dict[str, int]:
     return units
 
 
-def _newly_sold(before: Order | None, after: Order) -> dict[str, int]:
-    """The units of each SKU the channel sold since the version omnisync last saw."""
+def _newly_sold(before: Order | None, after: Order) -> set[str]:
+    """The listed SKUs of which the channel sold more since the version omnisync last saw."""
     old = _ordered(before) if before is not None else {}
-    return {
-        sku: units - old.get(sku, 0)
-        for sku, units in _ordered(after).items()
-        if units > old.get(sku, 0)
-    }
+    return {sku for sku, units in _ordered(after).items() if units > old.get(sku, 0)}
 
 
 def _event_kinds(before: StoredOrder | None, after: StoredOrder) -> list[OrderEventKind]:

@@ -14,7 +14,6 @@ Anything that writes to the store directly while a page is open must `flush` it 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
@@ -40,9 +39,8 @@ class PageStock:
         self.entries: list[dict[str, Any]] = []
         self.events: list[str] = []
         """Events to queue, as JSON (`event_json`)."""
-        self.moved: Counter[str] = Counter()
-        """Units of each SKU the channel sold since it last acknowledged them
-        (`Transaction.mark_moved`)."""
+        self.moved: set[str] = set()
+        """SKUs the channel sold since it last acknowledged them (`Transaction.mark_moved`)."""
         self.levels: set[tuple[str, str]] = set()
         """(SKU, location) whose on-hand count the page changed."""
 
@@ -93,7 +91,7 @@ class PageStock:
         if self.moved:
             tx.mark_moved(self.channel, self.moved)
         self.rows, self.entries, self.events = [], [], []
-        self.moved, self.levels = Counter(), set()
+        self.moved, self.levels = set(), set()
 
     def forget(self) -> None:
         """Flush, and drop the cells: the store is about to be written around the page."""

@@ -39,11 +39,9 @@ class Listing(Frozen):
 class StockUpdate(Frozen):
     """A quantity for a channel to show for ``sku``.
 
-    ``previous`` is what the channel should show now (``None`` if never pushed): the
-    quantity it last acknowledged, less the units it sold since in orders omnisync imported.
-    Adapters whose API supports compare-and-set send it, so a push never overwrites a sale
-    omnisync has not seen. ``listing`` is the channel's ids for the SKU, when the adapter
-    discovers them.
+    ``previous`` is the quantity the channel last acknowledged (``None`` if never pushed):
+    adapters whose API supports compare-and-set send it, so a push never overwrites a sale it
+    has not seen. ``listing`` is the channel's ids for the SKU, when the adapter discovers them.
     """
 
     sku: SKU

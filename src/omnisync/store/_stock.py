@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, case, func, null, select
+from sqlalchemy import BindParameter, bindparam, func, null, select
 
 from omnisync.models import Listing
 from omnisync.store import _schema as t
@@ -45,16 +45,10 @@ _COUNTS_OF = select(
     t.stock_levels.c.sku, t.stock_levels.c.location, t.stock_levels.c.on_hand, null()
 ).where(t.stock_levels.c.sku.in_(_SKUS))
 _HELD_OF = _HELD.where(t.reservations.c.sku.in_(_SKUS))
-_SOLD: BindParameter[int] = bindparam("n")
 _MOVED = (
     t.acknowledged.update()
-    .where(t.acknowledged.c.channel == bindparam("ch"), t.acknowledged.c.sku == bindparam("s"))
-    .values(
-        moved=True,
-        quantity=case(
-            (t.acknowledged.c.quantity > _SOLD, t.acknowledged.c.quantity - _SOLD), else_=0
-        ),
-    )
+    .where(t.acknowledged.c.channel == bindparam("ch"), t.acknowledged.c.sku.in_(_SKUS))
+    .values(moved=True)
 )
 
 
@@ -257,22 +251,17 @@ class StockMixin(TransactionBase):
             update=("quantity", "at", "moved"),
         )
 
-    def mark_moved(self, channel: str, sold: Mapping[str, int]) -> None:
-        """Note that ``channel`` sold these units of each SKU since it acknowledged them.
+    def mark_moved(self, channel: str, skus: Collection[str]) -> None:
+        """Note that what ``channel`` shows for these SKUs moved since it acknowledged them.
 
-        Channels take units they sell off their own quantity, so the channel no longer shows
-        what it acknowledged: the next push sends the SKUs again even if omnisync's number for
-        them did not change (a channel capped at a maximum, say). What it acknowledged is
-        lowered by the units sold, which is what the channel shows now unless it sold more
-        that omnisync has not seen: a compare-and-set push then expects the right number and
-        goes through in one request instead of two.
+        Channels take units they sell off their own quantity, and merchants edit quantities in
+        channels' back offices; either way the channel no longer shows what it acknowledged,
+        so the next push sends the SKUs again even if omnisync's number for them did not
+        change (a channel capped at a maximum, say).
         """
-        if not sold:
-            return
-        self.conn.execute(
-            _MOVED, [{"ch": channel, "s": sku, "n": units} for sku, units in sorted(sold.items())]
-        )
-        self.mark_pending(sold, [channel])
+        for chunk in chunks(skus):
+            self.conn.execute(_MOVED, {"ch": channel, "skus": chunk})
+        self.mark_pending(skus, [channel])
 
     def mark_moved_unless(self, channel: str, shown: dict[str, int]) -> None:
         """Mark SKUs moved where ``channel`` now shows other than it acknowledged."""
