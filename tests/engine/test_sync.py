@@ -385,6 +385,22 @@ async def test_a_sale_made_before_a_push_is_not_taken_off_twice(tmp_path):
     assert w.market().shown("A") == 3
 
 
+async def test_a_channels_own_sale_costs_its_next_push_no_second_request(tmp_path):
+    # The channel took the units off itself: its compare-and-set answers stale, showing what
+    # omnisync now wants anyway, so nothing is sent again.
+    w = world(tmp_path, stock={"A": 5, "B": 3})
+    async with w.client as om:
+        await om.sync()
+        w.market().buy({"A": 1, "B": 2})
+        before = len(w.market().stock_batches())
+        report = await om.sync()
+        assert len(w.market().stock_batches()) == before + 1
+        assert (w.market().shown("A"), w.market().shown("B")) == (4, 1)
+        assert report.channels["shop"].counts["pushed"] == 2
+        again = await om.sync()  # what the channel shows is what omnisync wants: settled
+    assert again.channels["shop"].counts["push_calls"] == 0
+
+
 async def test_a_sale_a_stale_push_took_in_never_lets_a_later_push_overwrite_one(tmp_path):
     from omnisync.adapters import Capability
 

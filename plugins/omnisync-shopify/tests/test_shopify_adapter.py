@@ -146,11 +146,26 @@ async def test_a_sale_between_read_and_write_is_never_overwritten(tmp_path):
         await om.sync()
         await om.set_stock("MUG", 15)
         store.faults.arm("stale")  # one unit sells while the write is on its way
+        before = len(store.batch_sizes)
         report = await om.sync()
     assert report.ok, report.to_dict()
     # 20 - 1 sold under the compare: Shopify keeps 9, never the 15 asked for.
     assert store.shown("MUG") == 9
-    assert store.batch_sizes[-2:] == [1, 1]  # refused as stale, then sent against 9
+    # Refused as stale, and not sent again: 9 is already below 15.
+    assert store.batch_sizes[before:] == [1]
+
+
+async def test_a_stale_item_the_channel_shows_more_of_is_sent_again_against_it(tmp_path):
+    store = shop()
+    async with client(tmp_path, store) as om:
+        await om.set_stock("MUG", 10)
+        await om.sync()
+        store.edit_quantity("MUG", 30)  # a merchant's edit in Shopify's back office
+        await om.set_stock("MUG", 8)
+        before = len(store.batch_sizes)
+        await om.engine.run_step("shopify", Capability.PUSH_STOCK)
+    assert store.shown("MUG") == 8
+    assert store.batch_sizes[before:] == [1, 1]  # refused as stale, then sent against 30
 
 
 async def test_an_item_shopify_refuses_is_quarantined_and_the_rest_land(tmp_path):

@@ -6,6 +6,7 @@ from omnisync.adapters._capabilities import CAPABILITY_METHODS, Capability, Limi
 from omnisync.adapters._http import BasicAuth, HeaderAuth, HTTPAdapter, HTTPSettings, QueryAuth
 from omnisync.adapters._mapping import map_records
 from omnisync.adapters._results import Offer, Page, RejectedRecord, WebhookEvent
+from omnisync.adapters._stale import resend_after_stale
 
 __all__ = [
     "CAPABILITY_METHODS",
@@ -26,5 +27,6 @@ __all__ = [
     "WebhookEvent",
     "in_thread",
     "map_records",
+    "resend_after_stale",
     "secret",
 ]

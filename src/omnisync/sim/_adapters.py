@@ -27,6 +27,7 @@ from omnisync.adapters import (
     RateLimit,
     WebhookEvent,
     map_records,
+    resend_after_stale,
     secret,
 )
 from omnisync.errors import InvalidPayloadError, PermanentError
@@ -299,15 +300,20 @@ class SimMarketAdapter(_SimAdapter):
         answers = await self._set_quantities(items)
         stale = {a["sku"]: a["current"] for a in answers if a.get("error") == "stale"}
         if stale:
-            # The channel sold units since our last push: never show more than it has left,
-            # as a sale omnisync has not imported yet may be among them.
-            retry = [
-                {"sku": u.sku, "quantity": min(u.quantity, stale[u.sku]), "expected": stale[u.sku]}
+            # The channel sold units since our last push: what shows no more than omnisync
+            # wants stays as it is, the rest goes again against the channel's number.
+            taken = {sku: {"sku": sku, "quantity": current} for sku, current in stale.items()}
+            resend = [
+                again
                 for u in updates
-                if u.sku in stale
+                if u.sku in stale and (again := resend_after_stale(u, stale[u.sku])) is not None
             ]
-            again = {a["sku"]: a for a in await self._set_quantities(retry)}
-            answers = [again.get(a["sku"], a) if a["sku"] in stale else a for a in answers]
+            if resend:
+                retry = [
+                    {"sku": u.sku, "quantity": u.quantity, "expected": u.previous} for u in resend
+                ]
+                taken.update({a["sku"]: a for a in await self._set_quantities(retry)})
+            answers = [taken.get(a["sku"], a) for a in answers]
         return [self._result(answer) for answer in answers]
 
     async def _set_quantities(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ from omnisync.adapters import (
     WebhookEvent,
     in_thread,
     map_records,
+    resend_after_stale,
     secret,
 )
 from omnisync.errors import (
@@ -436,9 +437,11 @@ class ShopifyAdapter(HTTPAdapter):
             elif now == update.quantity:
                 results[update.sku] = StockPushResult(sku=update.sku, ok=True, quantity=now)
             elif stale:  # sold meanwhile: never show more than the channel has left
-                retry.append(
-                    (update.model_copy(update={"quantity": min(update.quantity, now)}), now)
-                )
+                resend = resend_after_stale(update, now)
+                if resend is None:
+                    results[update.sku] = StockPushResult(sku=update.sku, ok=True, quantity=now)
+                else:
+                    retry.append((resend, resend.previous))
             else:  # held back by another item's error: send again against the fresh value
                 retry.append((update, now))
         return retry
