@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from omnisync._hookdata import OrderEvent, OrderEventKind
+from omnisync.adapters import Capability
 from omnisync.engine import _engine
 from omnisync.engine._events import EVENT_RETENTION
 from omnisync.errors import SignatureError
@@ -369,8 +370,6 @@ async def test_webhooks_arriving_out_of_order_leave_the_newest_state(tmp_path):
 
 
 async def test_a_sale_made_before_a_push_is_not_taken_off_twice(tmp_path):
-    from omnisync.adapters import Capability
-
     w = world(tmp_path, stock={"A": 5})
     async with w.client as om:
         await om.sync()
@@ -402,8 +401,6 @@ async def test_a_channels_own_sale_costs_its_next_push_no_second_request(tmp_pat
 
 
 async def test_a_sale_a_stale_push_took_in_never_lets_a_later_push_overwrite_one(tmp_path):
-    from omnisync.adapters import Capability
-
     w = world(tmp_path, stock={"A": 10})
     async with w.client as om:
         await om.sync()
@@ -418,8 +415,6 @@ async def test_a_sale_a_stale_push_took_in_never_lets_a_later_push_overwrite_one
 
 
 async def test_an_order_first_seen_cancelled_never_lets_a_push_overwrite_a_sale(tmp_path):
-    from omnisync.adapters import Capability
-
     w = world(tmp_path, stock={"A": 10})
     async with w.client as om:
         await om.sync()
