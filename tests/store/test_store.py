@@ -1,4 +1,5 @@
 import sqlite3
+import threading
 from datetime import timedelta
 
 import pytest
@@ -6,7 +7,7 @@ from sqlalchemy import text
 
 from omnisync.errors import ConfigError, SchemaVersionError, StoreError
 from omnisync.models import Fulfilment, FulfilmentLine
-from omnisync.store import SCHEMA_VERSION, open_store
+from omnisync.store import SCHEMA_VERSION, _store, open_store
 from tests.helpers import T0, stores
 
 
@@ -91,6 +92,58 @@ def test_a_failed_transaction_leaves_nothing_behind(store):
         crash_mid_transaction()
     with store.reading() as tx:
         assert tx.stock_level("A", "main") is None
+
+
+def test_sqlite_writers_of_one_process_take_turns_on_one_file(tmp_path):
+    # Two stores on one file (an app and a worker thread, say): the second writer waits for
+    # the first to commit, then sees what it wrote; neither fails.
+    first = open_store(f"sqlite:///{tmp_path / 'x.db'}")
+    second = open_store(f"sqlite:///{tmp_path / 'x.db'}")
+    writing, seen = threading.Event(), []
+
+    def later_writer():
+        writing.wait()
+        with second.transaction() as tx:
+            seen.append(tx.cursor("shop", "orders"))
+            tx.set_cursor("shop", "orders", T0 + timedelta(hours=1), T0)
+
+    thread = threading.Thread(target=later_writer)
+    thread.start()
+    with first.transaction() as tx:
+        tx.set_cursor("shop", "orders", T0, T0)
+        writing.set()
+        thread.join(0.2)  # it queues behind this transaction
+        assert thread.is_alive()
+    thread.join()
+    assert seen == [T0]
+    with first.reading() as tx:
+        assert tx.cursor("shop", "orders") == T0 + timedelta(hours=1)
+    first.close()
+    second.close()
+
+
+def test_a_stuck_sqlite_writer_fails_the_next_one_with_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setattr(_store, "SQLITE_WAIT", 0.1)
+    store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
+    failures = []
+
+    def next_writer():
+        try:
+            with store.transaction() as tx:
+                tx.set_cursor("shop", "orders", T0, T0)
+        except StoreError as exc:
+            failures.append(exc)
+
+    with store.transaction():
+        thread = threading.Thread(target=next_writer)
+        thread.start()
+        thread.join()
+    assert len(failures) == 1
+    assert "stayed locked by another writer of this process" in str(failures[0])
+    assert "the next sync redoes" in str(failures[0])
+    with store.transaction() as tx:  # the queue is free again
+        tx.set_cursor("shop", "orders", T0, T0)
+    store.close()
 
 
 def test_a_lock_is_exclusive_until_released_or_expired(store):

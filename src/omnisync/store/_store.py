@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -58,9 +60,10 @@ class SQLStore(Store):
     """A store on an SQL database through SQLAlchemy Core: SQLite (WAL mode) by default,
     PostgreSQL when several processes or machines share the work."""
 
-    def __init__(self, engine: Engine, url: str) -> None:
+    def __init__(self, engine: Engine, url: str, *, writers: threading.Lock | None = None) -> None:
         self.engine = engine
         self.url = url
+        self._writers = writers
         try:
             with self.transaction() as tx:
                 tx.lock_key("schema", "migrate")  # two processes starting at once migrate once
@@ -79,8 +82,33 @@ class SQLStore(Store):
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        with self._errors(), self.engine.begin() as conn:
+        with self._queued(), self._errors(), self.engine.begin() as conn:
             yield Transaction(conn)
+
+    @contextmanager
+    def _queued(self) -> Iterator[None]:
+        """This process's turn to write, where the database lets one writer in at a time.
+
+        SQLite makes a writer that finds the database locked sleep and retry, up to 100 ms a
+        time: a write of a few milliseconds could cost the next one tens of milliseconds (and
+        an event loop writing on its own thread that long a stall). Writers of one process
+        queue here instead and go the moment the one before is done; other processes still
+        meet SQLite's own wait.
+        """
+        if self._writers is None:
+            yield
+            return
+        if not self._writers.acquire(timeout=SQLITE_WAIT):
+            raise StoreError(
+                f"the store at {self.url} stayed locked by another writer of this process "
+                f"for {SQLITE_WAIT:.0f} s",
+                hint="a write transaction is stuck (or one was opened inside another); "
+                "the next sync redoes what this one could not commit",
+            )
+        try:
+            yield
+        finally:
+            self._writers.release()
 
     @contextmanager
     def reading(self) -> Iterator[Transaction]:
@@ -118,6 +146,23 @@ class SQLStore(Store):
         self.engine.dispose()
 
 
+SQLITE_WAIT = 30.0
+"""Seconds a SQLite writer waits for the database before it gives up."""
+
+_WRITERS: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
+_WRITERS_GUARD = threading.Lock()
+
+
+def _writers_of(database: str) -> threading.Lock:
+    """The one queue of writers of this process for the SQLite file ``database``, shared by
+    every store opened on it."""
+    with _WRITERS_GUARD:
+        lock = _WRITERS.get(database)
+        if lock is None:
+            lock = _WRITERS[database] = threading.Lock()
+        return lock
+
+
 _CONFLICTS = frozenset({"40P01", "40001"})
 """PostgreSQL's deadlock_detected and serialization_failure: safe to run again."""
 
@@ -136,7 +181,7 @@ def _sqlite_engine(url: str) -> Engine:
         poolclass=QueuePool,
         pool_size=5,
         max_overflow=10,
-        connect_args={"timeout": 30, "check_same_thread": False},
+        connect_args={"timeout": SQLITE_WAIT, "check_same_thread": False},
         hide_parameters=True,
     )
 
@@ -148,7 +193,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_WAIT * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -222,6 +267,7 @@ def open_store(url: str, *, base_dir: Path | None = None) -> SQLStore:
     return SQLStore(
         _sqlite_engine(parsed.render_as_string(hide_password=False)),
         parsed.render_as_string(hide_password=True),
+        writers=_writers_of(str(Path(database).resolve())),
     )
 
 
