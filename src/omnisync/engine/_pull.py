@@ -190,6 +190,8 @@ def apply_orders(
     ``updated_at`` among them.
     """
     ordered = sorted(orders, key=lambda o: (o.created_at, o.external_id))
+    if not ordered:  # a webhook of another kind, a page of deletions only
+        return None
     lock_for_import(tx, [o for o in ordered if o.channel == channel.name], ctx)
     # Read before the page: a letter this page writes is not one a good import here resolves.
     quarantined = {kind: tx.unresolved_keys(channel.name, kind) for kind in _ORDER_LETTERS}

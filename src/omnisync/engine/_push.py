@@ -148,7 +148,8 @@ async def push_stock(
         with ctx.store.transaction() as tx:
             tx.clear_pending(channel.name, plan.settled)
 
-    await retry_conflicts(clear_settled, f"planning a push to {channel.name}")
+    if plan.settled:  # most pushes settle nothing before they send: no write to wait for
+        await retry_conflicts(clear_settled, f"planning a push to {channel.name}")
     size = adapter.limits.stock_batch_size
     window = asyncio.Semaphore(adapter.limits.push_concurrency)
     recording = asyncio.Lock()

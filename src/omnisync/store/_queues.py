@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import JsonValue
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from omnisync._hookdata import OrderEvent
 from omnisync.models import Fulfilment, Refund, Return
@@ -19,6 +19,17 @@ from omnisync.store._base import TransactionBase
 from omnisync.store._records import DeadLetter, Incident
 
 __all__ = ["QueuesMixin"]
+
+# Read by every push and every page imported: built once, so SQLAlchemy reuses the compiled
+# form instead of building the query again each time.
+_UNRESOLVED = select(t.deadletters.c.key).where(
+    t.deadletters.c.channel == bindparam("ch"),
+    t.deadletters.c.kind == bindparam("kind"),
+    t.deadletters.c.resolved_at.is_(None),
+)
+_UNRESOLVED_COUNT = (
+    select(func.count()).select_from(t.deadletters).where(t.deadletters.c.resolved_at.is_(None))
+)
 
 
 def _dead_letter(row: Any) -> DeadLetter:
@@ -109,13 +120,7 @@ class QueuesMixin(TransactionBase):
 
     def count_dead_letters(self) -> int:
         """How many quarantined records are unresolved."""
-        return int(
-            self.conn.execute(
-                select(func.count())
-                .select_from(t.deadletters)
-                .where(t.deadletters.c.resolved_at.is_(None))
-            ).scalar_one()
-        )
+        return int(self.conn.execute(_UNRESOLVED_COUNT).scalar_one())
 
     # Incidents ------------------------------------------------------------------------------
 
@@ -200,12 +205,7 @@ class QueuesMixin(TransactionBase):
     def unresolved_keys(self, channel: str, kind: str) -> set[str]:
         """Keys of ``channel``'s unresolved dead letters of ``kind``: records to leave alone
         until an operator retries them."""
-        dl = t.deadletters
-        rows = self.conn.execute(
-            select(dl.c.key).where(
-                dl.c.channel == channel, dl.c.kind == kind, dl.c.resolved_at.is_(None)
-            )
-        )
+        rows = self.conn.execute(_UNRESOLVED, {"ch": channel, "kind": kind})
         return {row[0] for row in rows}
 
     # Webhooks, fulfilments, returns, refunds ----------------------------------------------

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from omnisync.store import _schema as t
 from omnisync.store._base import TransactionBase
 from omnisync.store._records import LockHolder
 
 __all__ = ["StateMixin"]
+
+# Every sync takes and gives up its channels' locks: built once, compiled once.
+_LOCK = select(t.locks).where(t.locks.c.name == bindparam("name"))
+_UNLOCK = t.locks.delete().where(
+    t.locks.c.name == bindparam("name"), t.locks.c.owner == bindparam("owner")
+)
 
 
 class StateMixin(TransactionBase):
@@ -55,7 +61,7 @@ class StateMixin(TransactionBase):
         is taken at once.
         """
         self.lock_key("channel-lock", name)
-        row = self.conn.execute(select(t.locks).where(t.locks.c.name == name)).first()
+        row = self.conn.execute(_LOCK, {"name": name}).first()
         expires = now + timedelta(seconds=ttl)
         if row is not None and row.owner not in (owner, take_from) and row.expires_at > now:
             return LockHolder(name, row.owner, row.acquired_at, row.expires_at)
@@ -74,4 +80,4 @@ class StateMixin(TransactionBase):
 
     def release_lock(self, name: str, owner: str) -> None:
         """Give the lock up, if ``owner`` holds it."""
-        self.conn.execute(t.locks.delete().where(t.locks.c.name == name, t.locks.c.owner == owner))
+        self.conn.execute(_UNLOCK, {"name": name, "owner": owner})

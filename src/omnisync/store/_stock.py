@@ -45,9 +45,21 @@ _COUNTS_OF = select(
     t.stock_levels.c.sku, t.stock_levels.c.location, t.stock_levels.c.on_hand, null()
 ).where(t.stock_levels.c.sku.in_(_SKUS))
 _HELD_OF = _HELD.where(t.reservations.c.sku.in_(_SKUS))
+# What each push reads of its channel, built once as well.
+_CHANNEL: BindParameter[str] = bindparam("ch")
+_ACKED = select(t.acknowledged.c.sku, t.acknowledged.c.quantity, t.acknowledged.c.moved).where(
+    t.acknowledged.c.channel == _CHANNEL
+)
+_ACKED_OF = _ACKED.where(t.acknowledged.c.sku.in_(_SKUS))
+_PENDING = select(t.pending_pushes.c.sku, t.pending_pushes.c.version).where(
+    t.pending_pushes.c.channel == _CHANNEL
+)
+_PUSH_PLAN = select(t.push_plans.c.fingerprint, t.push_plans.c.complete).where(
+    t.push_plans.c.channel == _CHANNEL
+)
 _MOVED = (
     t.acknowledged.update()
-    .where(t.acknowledged.c.channel == bindparam("ch"), t.acknowledged.c.sku.in_(_SKUS))
+    .where(t.acknowledged.c.channel == _CHANNEL, t.acknowledged.c.sku.in_(_SKUS))
     .values(moved=True)
 )
 
@@ -232,12 +244,14 @@ class StockMixin(TransactionBase):
     ) -> dict[str, Acknowledged]:
         """What ``channel`` last confirmed for each SKU pushed to it (of ``skus`` only, if
         given)."""
-        ack = t.acknowledged
-        query = select(ack.c.sku, ack.c.quantity, ack.c.moved).where(ack.c.channel == channel)
-        return {
-            row[0]: Acknowledged(row[1], bool(row[2]))
-            for row in self._rows_for(query, ack.c.sku, skus)
-        }
+        if skus is None:
+            rows: Iterable[Any] = self.conn.execute(_ACKED, {"ch": channel})
+        else:
+            parts = chunks(skus)
+            rows = (
+                r for c in parts for r in self.conn.execute(_ACKED_OF, {"ch": channel, "skus": c})
+            )
+        return {row[0]: Acknowledged(row[1], bool(row[2])) for row in rows}
 
     def acknowledge(self, channel: str, quantities: dict[str, int], now: datetime) -> None:
         """Record the quantities ``channel`` confirmed."""
@@ -278,10 +292,7 @@ class StockMixin(TransactionBase):
 
     def pending(self, channel: str) -> dict[str, int]:
         """The SKUs pending for ``channel``'s next push, with the version of their last change."""
-        pending = t.pending_pushes
-        rows = self.conn.execute(
-            select(pending.c.sku, pending.c.version).where(pending.c.channel == channel)
-        )
+        rows = self.conn.execute(_PENDING, {"ch": channel})
         return {str(sku): int(version) for sku, version in rows.all()}
 
     def clear_pending(self, channel: str, seen: dict[str, int]) -> None:
@@ -315,10 +326,7 @@ class StockMixin(TransactionBase):
 
     def push_plan(self, channel: str) -> tuple[str, bool] | None:
         """What ``channel``'s pushes plan from: (fingerprint, whether its full push finished)."""
-        plans = t.push_plans
-        row = self.conn.execute(
-            select(plans.c.fingerprint, plans.c.complete).where(plans.c.channel == channel)
-        ).first()
+        row = self.conn.execute(_PUSH_PLAN, {"ch": channel}).first()
         return (row[0], bool(row[1])) if row else None
 
     def set_push_plan(
