@@ -319,7 +319,7 @@ def test_a_bulk_file_is_put_together_whatever_the_order_of_its_lines():
     ]
     with BulkFile() as export:
         export.file.write(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
-        pages = list(export.orders(2))
+        pages = [orders for orders, rejects in export.orders(2) if not rejects]
     assert [[order["name"] for order in page] for page in pages] == [["#1", "#2"], ["#3"]]
     first, second = pages[0]
     assert [item["sku"] for item in first["lineItems"]] == ["A"]
@@ -340,11 +340,74 @@ def test_a_bulk_line_is_given_to_its_parent_wherever_the_line_names_it():
     ]
     with BulkFile() as export:
         export.file.write(b"\n".join(lines) + b"\n")
-        [page] = list(export.orders(10))
+        [(page, [])] = list(export.orders(10))
     first, second = page
     assert first["note"] == '","__parentId":"gid://shopify/Order/2"}'
     assert [item["sku"] for item in first["lineItems"]] == ["A"]
     assert [item["sku"] for item in second["lineItems"]] == ["B"]
+
+
+def test_a_bulk_line_not_json_rejects_only_its_own_order():
+    from omnisync_shopify._bulkfile import BulkFile
+
+    lines = [
+        b'{"id":"gid://shopify/Order/1","name":"#1"}',
+        b'{"id":"gid://shopify/LineItem/11","sku":"A","__parentId":"gid://shopify/Order/1"}',
+        b'{"id":"gid://shopify/Order/2","name":"#2"}',
+        b'{"id":"gid://shopify/LineItem/21","sku":"B","__par',  # cut before it names #2
+        b'{"id":"gid://shopify/LineItem/22","sku":"C","__parentId":"gid://shopify/Order/2"}',
+        b'{"id":"gid://shopify/Order/3","na',  # the order's own line, cut short
+        b'{"id":"gid://shopify/LineItem/31","sku":"E","__parentId":"gid://shopify/Order/3"}',
+        b'{"id":"gid://shopify/Order/4","name":"#4"}',
+        b'{"id":"gid://shopify/LineItem/41","sku":"D", "__parentId":"gid://shopify/Order/4", x}',
+        b'{"id":"gid://shopify/Order/5","name":"#5"}',
+        b'{"id":"gid://shopify/LineItem/61","sku":"F","__parentId":"gid://shopify/Order/6"}',
+        b'{"name":"no id"}',
+    ]
+    with BulkFile() as export:
+        export.file.write(b"\n".join(lines) + b"\n")
+        pages = list(export.orders(10))
+    orders = [order for page, _ in pages for order in page]
+    rejects = {r.key: r for _, page in pages for r in page}
+    assert [order["name"] for order in orders] == ["#1", "#5"]
+    assert set(rejects) == {"2", "3", "4", "6", "line-12"}
+    assert all(r.kind == "order" for r in rejects.values())
+    assert "line 4 of the bulk export is not a JSON object" in rejects["2"].reason
+    assert rejects["2"].payload["order"]["name"] == "#2"
+    assert rejects["4"].payload["text"].endswith(", x}")
+    assert "own line of the bulk export could not be read" in rejects["6"].reason
+
+
+async def test_a_first_sync_quarantines_an_order_whose_bulk_lines_are_broken(tmp_path):
+    store = shop()
+    store.edit_quantity("MUG", 100)
+    placed = [store.place_order("MUG", 1) for _ in range(3)]
+    complete = store._complete
+
+    def damaging(operation):  # the second order's line item arrives cut short
+        complete(operation)
+        text = store.bulk_outputs[operation["id"]]
+        lines = text.splitlines(keepends=True)
+        broken = next(
+            n
+            for n, line in enumerate(lines)
+            if f'"__parentId":"gid://shopify/Order/{placed[1]}"' in line
+        )
+        lines[broken] = lines[broken][:30] + "\n"
+        store.bulk_outputs[operation["id"]] = "".join(lines)
+
+    store._complete = damaging
+    async with client(tmp_path, store) as om:
+        await om.set_stock("MUG", 100)
+        report = await om.sync()
+        letters = await om.dead_letters()
+        stored = await om.orders(limit=10)
+    counts = report.channels["shopify"].counts
+    assert not report.failed, report.channels["shopify"].errors  # the pull went on
+    assert (counts["orders_imported"], counts["quarantined"]) == (2, 1)
+    assert {s.order.external_id for s in stored} == {placed[0], placed[2]}
+    assert [(letter.kind, letter.key) for letter in letters] == [("order", placed[1])]
+    assert "is not a JSON object" in letters[0].reason
 
 
 async def test_a_push_is_planned_once_the_budget_holds_what_it_costs(tmp_path):

@@ -35,6 +35,7 @@ from omnisync.adapters import (
     Offer,
     Page,
     RateLimit,
+    RejectedRecord,
     WebhookEvent,
     in_thread,
     map_records,
@@ -238,13 +239,16 @@ class ShopifyAdapter(HTTPAdapter):
         async for page in self._paged_orders(since):
             yield page
 
-    def _bulk_page(self, pages: Iterator[list[dict[str, Any]]]) -> Page[Order] | None:
+    def _bulk_page(
+        self, pages: Iterator[tuple[list[dict[str, Any]], list[RejectedRecord]]]
+    ) -> Page[Order] | None:
         """The next page of orders of a bulk export, mapped; ``None`` after the last."""
-        nodes = next(pages, None)
-        if nodes is None:
+        page = next(pages, None)
+        if page is None:
             return None
+        nodes, broken = page
         orders, rejects = map_records(nodes, self.map_order, kind="order", key=_order_key)
-        return Page(orders, rejects)
+        return Page(orders, broken + rejects)
 
     def _page_size(self) -> int:
         """As many orders as fit the query budget, as the last page's cost tells."""

@@ -6,6 +6,12 @@ Each nested connection's items come on lines of their own, naming their parent w
 of lines"). So the file is indexed on disk first (a temporary SQLite database beside it),
 then read back an order page at a time: an export of years of orders never sits in memory
 whole, and a line before its parent is not lost.
+
+A line that is not JSON (a truncated download, a storage fault) spoils only its order: the
+order comes back rejected, with the line, for the engine to quarantine, and the rest of the
+export imports. A line cut short before it names its order is taken to be one of the items
+of the order before it (Shopify writes an order's items after it), and items whose order's
+own line is missing reject that order: an order is never imported short of a line.
 """
 
 from __future__ import annotations
@@ -18,7 +24,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Self
 
+from pydantic import JsonValue
+
+from omnisync.adapters import RejectedRecord
 from omnisync.http import json_loads
+from omnisync_shopify._mapping import numeric_id
 
 __all__ = ["BulkFile"]
 
@@ -31,6 +41,10 @@ _BATCH = 5_000
 # without being parsed. A nested object cannot end the line this way (it would close with
 # ``}}``), nor can a quoted string (its quotes are escaped).
 _PARENT_AT_END = re.compile(r'"__parentId"\s*:\s*"([^"\\]*)"\s*}\s*$')
+# A line too broken to parse still names its parent this way, most likely.
+_PARENT_ANYWHERE = re.compile(r'"__parentId"\s*:\s*"([^"\\]*)"')
+# Shopify writes each line's own ``id`` first (the same JSONL examples).
+_ID_AT_START = re.compile(r'^{\s*"id"\s*:\s*"([^"\\]*)"')
 
 
 class BulkFile:
@@ -54,37 +68,69 @@ class BulkFile:
         self.file.close()
         self._folder.cleanup()
 
-    def orders(self, page: int) -> Generator[list[dict[str, Any]], None, None]:
+    def orders(
+        self, page: int
+    ) -> Generator[tuple[list[dict[str, Any]], list[RejectedRecord]], None, None]:
         """The export's orders, ``page`` at a time, each with its ``lineItems`` and
-        ``shippingLines`` as lists, in the file's order."""
+        ``shippingLines`` as lists, in the file's order; and the orders of the page that a
+        line not JSON spoiled, rejected (after the last page, those whose own line is
+        missing)."""
         self.file.flush()
         # Read a page at a time from whichever worker thread the caller runs it in.
         index = sqlite3.connect(Path(self._folder.name) / "index.db", check_same_thread=False)
         try:
             self._index(index)
-            roots = index.execute("SELECT line FROM rows WHERE parent IS NULL ORDER BY seq")
+            roots = index.execute(
+                "SELECT seq, id, line FROM rows WHERE parent IS NULL ORDER BY seq"
+            )
             while batch := roots.fetchmany(page):
-                yield self._assemble(index, [json_loads(line) for (line,) in batch])
+                orders, rejects = [], []
+                for seq, own, line in batch:
+                    record = _record(line)
+                    if isinstance(record.get("id"), str):
+                        orders.append(record)
+                    else:
+                        key = numeric_id(own) if own else f"line-{seq + 1}"
+                        rejects.append(_broken(key, seq, line, None))
+                yield self._assemble(index, orders, rejects), rejects
+            orphans = [_orphaned(parent, lines) for parent, lines in _orphans(index)]
+            if orphans:
+                yield [], orphans
         finally:
             index.close()
 
     def _index(self, index: sqlite3.Connection) -> None:
-        index.execute("CREATE TABLE rows (seq INTEGER PRIMARY KEY, parent TEXT, line TEXT)")
-        rows: list[tuple[int, str | None, str]] = []
+        index.execute(
+            "CREATE TABLE rows (seq INTEGER PRIMARY KEY, parent TEXT, id TEXT, line TEXT)"
+        )
+        rows: list[tuple[int, str | None, str | None, str]] = []
+        last_order: str | None = None
         with self.path.open("rb") as lines, index:
             for seq, raw in enumerate(lines):
                 line = raw.decode("utf-8", "replace").strip()
                 if not line:
                     continue
-                rows.append((seq, _parent(line), line))
+                parent, own = _parent(line), None
+                if parent is None and not line.endswith(
+                    "}"
+                ):  # cut short: see the module's docstring
+                    parent = last_order
+                if parent is None:
+                    own = _own_id(line)
+                    last_order = own or last_order
+                rows.append((seq, parent, own, line))
                 if len(rows) >= _BATCH:
-                    index.executemany("INSERT INTO rows VALUES (?, ?, ?)", rows)
+                    index.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", rows)
                     rows.clear()
-            index.executemany("INSERT INTO rows VALUES (?, ?, ?)", rows)
+            index.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", rows)
             index.execute("CREATE INDEX rows_parent ON rows (parent, seq)")
 
     @staticmethod
-    def _assemble(index: sqlite3.Connection, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _assemble(
+        index: sqlite3.Connection, orders: list[dict[str, Any]], rejects: list[RejectedRecord]
+    ) -> list[dict[str, Any]]:
+        """``orders`` with their children; one with a child line not JSON goes to ``rejects``
+        instead (imported without it, its stock and totals would be wrong)."""
         by_id = {}
         for order in orders:
             for field in _CHILDREN.values():
@@ -92,17 +138,22 @@ class BulkFile:
             by_id[order["id"]] = order
         marks = ", ".join("?" * len(by_id))
         children = index.execute(
-            f"SELECT line FROM rows WHERE parent IN ({marks}) ORDER BY seq",
+            f"SELECT seq, parent, line FROM rows WHERE parent IN ({marks}) ORDER BY seq",
             list(by_id),
         )
-        for (line,) in children:
-            item = json_loads(line)
-            parent = by_id[item.pop("__parentId")]
+        spoiled: dict[str, RejectedRecord] = {}
+        for seq, parent_id, line in children:
+            item = _record(line)
+            if not item:
+                spoiled.setdefault(parent_id, _broken(parent_id, seq, line, by_id[parent_id]))
+                continue
+            item.pop("__parentId", None)
             kind = str(item.get("id", "")).split("/")
             target = _CHILDREN.get(kind[3]) if len(kind) >= 5 else None
             if target is not None:
-                parent[target].append(item)
-        return orders
+                by_id[parent_id][target].append(item)
+        rejects.extend(spoiled.values())
+        return [order for order in orders if order["id"] not in spoiled]
 
 
 def _parent(line: str) -> str | None:
@@ -112,5 +163,66 @@ def _parent(line: str) -> str | None:
     found = _PARENT_AT_END.search(line)
     if found is not None:
         return found.group(1)
-    parent = json_loads(line).get("__parentId")  # somewhere else in the line: parse it
+    record = _record(line)  # somewhere else in the line: parse it
+    if not record:  # not JSON: whose it is, as far as can be told
+        found = _PARENT_ANYWHERE.search(line)
+        return found.group(1) if found is not None else None
+    parent = record.get("__parentId")
     return parent if isinstance(parent, str) else None
+
+
+def _own_id(line: str) -> str | None:
+    """The ``id`` of one line of the export, if it can be read."""
+    found = _ID_AT_START.match(line)
+    if found is not None:
+        return found.group(1)
+    own = _record(line).get("id")
+    return own if isinstance(own, str) else None
+
+
+def _orphans(index: sqlite3.Connection) -> list[tuple[str, list[str]]]:
+    """Items whose order's own line is not in the export (or could not be read), by order."""
+    found: dict[str, list[str]] = {}
+    rows = index.execute(
+        "SELECT parent, line FROM rows WHERE parent IS NOT NULL AND parent NOT IN "
+        "(SELECT id FROM rows WHERE parent IS NULL AND id IS NOT NULL) ORDER BY seq"
+    )
+    for parent, line in rows:
+        found.setdefault(parent, []).append(line)
+    return list(found.items())
+
+
+def _orphaned(parent: str, lines: list[str]) -> RejectedRecord:
+    items: list[JsonValue] = list(lines)
+    return RejectedRecord(
+        kind="order",
+        key=numeric_id(parent),
+        reason="the order's own line of the bulk export could not be read, only its items: "
+        "it is left out until it is read again (a change to it on Shopify, or a new full sync)",
+        payload={"items": items},
+    )
+
+
+def _record(line: str) -> dict[str, Any]:
+    """One line of the export, parsed; empty if it is not a JSON object."""
+    try:
+        record = json_loads(line)
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _broken(key: str, seq: int, line: str, order: dict[str, Any] | None) -> RejectedRecord:
+    """The rejection of an order that line ``seq`` of the export spoiled (the order as far
+    as it was read, if its own line was)."""
+    reason = (
+        f"line {seq + 1} of the bulk export is not a JSON object with an id"
+        + ("" if order is None else ", and it belongs to this order")
+        + ": the order is left out until it is read again (a change to it on Shopify, or "
+        "a new full sync)"
+    )
+    payload: dict[str, Any] = {"bulk_line": seq + 1, "text": line}
+    if order is not None:
+        payload["order"] = order
+        key = numeric_id(order.get("legacyResourceId") or key)
+    return RejectedRecord(kind="order", key=key, reason=reason, payload=payload)
