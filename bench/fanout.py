@@ -3,8 +3,8 @@ other channel shows the new quantity — the window in which the same unit can b
 
 ``channels`` simulated marketplaces each list ``skus`` SKUs, behind a rate limit of ``rate``
 requests a second (``burst`` at once) and ``latency`` a request; ``orders`` orders of 1 to 3
-SKUs arrive across them at ``per_second``. Two ways omnisync can learn of them, each run on
-its own:
+SKUs arrive across them, ``per_second`` on average, at random moments. Two ways omnisync can
+learn of them, each run on its own:
 
 - ``webhooks``: each channel posts its order webhooks to a receiver that hands them to
   `AsyncOmnisync.handle_webhook`, while a loop pushes what changed;
@@ -118,7 +118,8 @@ def _measure(
 ) -> tuple[list[float], dict[str, Any]]:
     """One run: fresh channels and store, the stream, and each order's window, sorted."""
     names = [f"m{number + 1}" for number in range(channels)]
-    duration = orders / per_second + SETTLE
+    moments = _moments(orders, per_second)
+    duration = moments[-1] + SETTLE
     hook_port = _free_port() if mode == "webhooks" else None
     with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
         shops = [
@@ -134,7 +135,7 @@ def _measure(
         isolated(_load, folder, urls, skus, rate, burst)
         start = time.time() + 3.0  # the loop is running when the first order arrives
         with beside(_loop, folder, urls, rate, burst, start + duration, hook_port) as loop:
-            _stream(shops, skus, orders, per_second, start)
+            _stream(shops, skus, [start + moment for moment in moments])
             ours = loop.result()
         return sorted(_windows(shops)), ours
 
@@ -292,12 +293,24 @@ def _receiver(
         server.server_close()
 
 
-def _stream(shops: list[Remote], skus: int, orders: int, per_second: float, start: float) -> None:
-    """Orders of 1 to 3 SKUs on random channels, evenly spaced from ``start``."""
+def _moments(orders: int, per_second: float) -> list[float]:
+    """When each order arrives, in seconds from the first: ``per_second`` on average, each at
+    a random moment (a Poisson stream, as shoppers come). Evenly spaced orders would keep one
+    phase to the channels' rate-limit intervals for a whole run, and each run would measure
+    the window at whichever phase it happened to start with."""
+    rng = random.Random(5)
+    moments = [0.0]
+    for _ in range(orders - 1):
+        moments.append(moments[-1] + rng.expovariate(per_second))
+    return moments
+
+
+def _stream(shops: list[Remote], skus: int, moments: list[float]) -> None:
+    """An order of 1 to 3 SKUs on a random channel at each of ``moments`` (clock times)."""
     rng = random.Random(11)
     names = sku_names(skus)
-    for number in range(orders):
-        time.sleep(max(0.0, start + number / per_second - time.time()))
+    for moment in moments:
+        time.sleep(max(0.0, moment - time.time()))
         items = dict.fromkeys(rng.sample(names, rng.randint(1, 3)), 1)
         rng.choice(shops).call("arrive", items)
 
