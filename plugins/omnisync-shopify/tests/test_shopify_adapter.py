@@ -329,18 +329,23 @@ def test_a_bulk_file_is_put_together_whatever_the_order_of_its_lines():
     assert pages[1][0]["lineItems"] == []
 
 
-def test_a_bulk_line_is_given_to_its_parent_wherever_the_line_names_it():
+def bulk_pages(lines):
+    """The pages (orders, rejected) a bulk export of ``lines`` reads as."""
     from omnisync_shopify._bulkfile import BulkFile
 
+    with BulkFile() as export:
+        export.file.write(b"\n".join(lines) + b"\n")
+        return list(export.orders(10))
+
+
+def test_a_bulk_line_is_given_to_its_parent_wherever_the_line_names_it():
     lines = [
         b'{"id":"gid://shopify/Order/1","note":"\\",\\"__parentId\\":\\"gid://shopify/Order/2\\"}"}',
         b'{"id":"gid://shopify/Order/2","x":{"__parentId":"gid://shopify/Order/1"}}',
         b'{"__parentId":"gid://shopify/Order/2","id":"gid://shopify/LineItem/21","sku":"B"}',
         b'{"id":"gid://shopify/LineItem/11","sku":"A","__parentId":"gid://shopify/Order/1"}',
     ]
-    with BulkFile() as export:
-        export.file.write(b"\n".join(lines) + b"\n")
-        [(page, [])] = list(export.orders(10))
+    [(page, [])] = bulk_pages(lines)
     first, second = page
     assert first["note"] == '","__parentId":"gid://shopify/Order/2"}'
     assert [item["sku"] for item in first["lineItems"]] == ["A"]
@@ -348,8 +353,6 @@ def test_a_bulk_line_is_given_to_its_parent_wherever_the_line_names_it():
 
 
 def test_a_bulk_line_not_json_rejects_only_its_own_order():
-    from omnisync_shopify._bulkfile import BulkFile
-
     lines = [
         b'{"id":"gid://shopify/Order/1","name":"#1"}',
         b'{"id":"gid://shopify/LineItem/11","sku":"A","__parentId":"gid://shopify/Order/1"}',
@@ -364,9 +367,7 @@ def test_a_bulk_line_not_json_rejects_only_its_own_order():
         b'{"id":"gid://shopify/LineItem/61","sku":"F","__parentId":"gid://shopify/Order/6"}',
         b'{"name":"no id"}',
     ]
-    with BulkFile() as export:
-        export.file.write(b"\n".join(lines) + b"\n")
-        pages = list(export.orders(10))
+    pages = bulk_pages(lines)
     orders = [order for page, _ in pages for order in page]
     rejects = {r.key: r for _, page in pages for r in page}
     assert [order["name"] for order in orders] == ["#1", "#5"]
