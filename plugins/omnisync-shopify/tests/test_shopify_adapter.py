@@ -379,6 +379,30 @@ def test_a_bulk_line_not_json_rejects_only_its_own_order():
     assert "own line of the bulk export could not be read" in rejects["6"].reason
 
 
+def test_a_bulk_export_cut_inside_an_order_line_rejects_that_order_alone():
+    lines = [
+        b'{"id":"gid://shopify/Order/1","name":"#1"}',
+        b'{"id":"gid://shopify/LineItem/11","sku":"A","__parentId":"gid://shopify/Order/1"}',
+        b'{"id":"gid://shopify/Order/2","name":"#2","upd',  # the download ends here
+    ]
+    pages = bulk_pages(lines)
+    assert [order["name"] for page, _ in pages for order in page] == ["#1"]
+    assert [r.key for _, page in pages for r in page] == ["2"]
+
+
+def test_a_bulk_item_that_no_longer_names_its_order_rejects_the_order_before_it():
+    lines = [
+        b'{"id":"gid://shopify/Order/1","name":"#1"}',
+        b'{"id":"gid://shopify/LineItem/11","sku":"A","__pa{"id":"gid://shopify/Order/2"}',
+        b'{"id":"gid://shopify/LineItem/21","sku":"B","__parentId":"gid://shopify/Order/2"}',
+        b'{"id":"gid://shopify/Order/3","name":"#3"}',
+    ]
+    pages = bulk_pages(lines)
+    assert [order["name"] for page, _ in pages for order in page] == ["#3"]
+    # Order 1 lost an item; order 2's own line was run into it, so only its item is left.
+    assert sorted(r.key for _, page in pages for r in page) == ["1", "2"]
+
+
 async def test_a_first_sync_quarantines_an_order_whose_bulk_lines_are_broken(tmp_path):
     store = shop()
     store.edit_quantity("MUG", 100)

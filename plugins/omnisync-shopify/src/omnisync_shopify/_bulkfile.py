@@ -10,8 +10,9 @@ whole, and a line before its parent is not lost.
 A line that is not JSON (a truncated download, a storage fault) spoils only its order: the
 order comes back rejected, with the line, for the engine to quarantine, and the rest of the
 export imports. A line cut short before it names its order is taken to be one of the items
-of the order before it (Shopify writes an order's items after it), and items whose order's
-own line is missing reject that order: an order is never imported short of a line.
+of the order before it (Shopify writes an order's items after it), as is an item that no
+longer names its order; items whose order's own line is missing reject that order: an order
+is never imported short of a line it was exported with.
 """
 
 from __future__ import annotations
@@ -111,13 +112,14 @@ class BulkFile:
                 if not line:
                     continue
                 parent, own = _parent(line), None
-                if parent is None and not line.endswith(
-                    "}"
-                ):  # cut short: see the module's docstring
-                    parent = last_order
                 if parent is None:
                     own = _own_id(line)
-                    last_order = own or last_order
+                    if _is_order(own):
+                        last_order = own
+                    elif own is not None or not line.endswith("}"):
+                        # An item that lost the name of its order, or a line cut short
+                        # before its id: see the module's docstring.
+                        parent, own = last_order, None
                 rows.append((seq, parent, own, line))
                 if len(rows) >= _BATCH:
                     index.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", rows)
@@ -169,6 +171,11 @@ def _parent(line: str) -> str | None:
         return found.group(1) if found is not None else None
     parent = record.get("__parentId")
     return parent if isinstance(parent, str) else None
+
+
+def _is_order(own: str | None) -> bool:
+    """Whether ``own`` is an order's id (the export's only lines without a parent)."""
+    return own is not None and own.startswith("gid://shopify/Order/")
 
 
 def _own_id(line: str) -> str | None:
