@@ -54,6 +54,8 @@ _ACKED_OF = _ACKED.where(t.acknowledged.c.sku.in_(_SKUS))
 _PENDING = select(t.pending_pushes.c.sku, t.pending_pushes.c.version).where(
     t.pending_pushes.c.channel == _CHANNEL
 )
+_LISTINGS = select(t.listings.c.sku, t.listings.c.payload).where(t.listings.c.channel == _CHANNEL)
+_LISTINGS_OF = _LISTINGS.where(t.listings.c.sku.in_(_SKUS))
 _PUSH_PLAN = select(t.push_plans.c.fingerprint, t.push_plans.c.complete).where(
     t.push_plans.c.channel == _CHANNEL
 )
@@ -146,17 +148,11 @@ class StockMixin(TransactionBase):
         Without ``times``, cells of given SKUs leave out when they were counted (``as_of``)."""
         on_hand: dict[tuple[str, str], tuple[int, datetime | None]] = {}
         held: dict[tuple[str, str], int] = {}
-        if skus is None:
-            level_rows: Iterable[Any] = self.conn.execute(_LEVELS)
-            held_rows: Iterable[Any] = self.conn.execute(_HELD)
-        else:
-            parts = list(chunks(skus))
-            levels = _LEVELS_OF if times else _COUNTS_OF
-            level_rows = (r for c in parts for r in self.conn.execute(levels, {"skus": c}))
-            held_rows = (r for c in parts for r in self.conn.execute(_HELD_OF, {"skus": c}))
-        for sku, location, quantity, as_of in level_rows:
+        for sku, location, quantity, as_of in self._rows(
+            _LEVELS, _LEVELS_OF if times else _COUNTS_OF, skus
+        ):
             on_hand[(sku, location)] = (quantity, as_of)
-        for sku, location, quantity in held_rows:
+        for sku, location, quantity in self._rows(_HELD, _HELD_OF, skus):
             held[(sku, location)] = int(quantity)
         cells: dict[str, dict[str, StockCell]] = defaultdict(dict)
         for key in on_hand.keys() | held.keys():
@@ -244,13 +240,7 @@ class StockMixin(TransactionBase):
     ) -> dict[str, Acknowledged]:
         """What ``channel`` last confirmed for each SKU pushed to it (of ``skus`` only, if
         given)."""
-        if skus is None:
-            rows: Iterable[Any] = self.conn.execute(_ACKED, {"ch": channel})
-        else:
-            parts = chunks(skus)
-            rows = (
-                r for c in parts for r in self.conn.execute(_ACKED_OF, {"ch": channel, "skus": c})
-            )
+        rows = self._rows(_ACKED, _ACKED_OF, skus, ch=channel)
         return {row[0]: Acknowledged(row[1], bool(row[2])) for row in rows}
 
     def acknowledge(self, channel: str, quantities: dict[str, int], now: datetime) -> None:
@@ -369,17 +359,16 @@ class StockMixin(TransactionBase):
 
     def listings(self, channel: str, skus: Collection[str] | None = None) -> dict[str, Listing]:
         """The channel's listings by SKU, as last discovered (of ``skus`` only, if given)."""
-        listed = t.listings
-        query = select(listed.c.sku, listed.c.payload).where(listed.c.channel == channel)
-        return {
-            sku: Listing.model_validate_json(payload)
-            for sku, payload in self._rows_for(query, listed.c.sku, skus)
-        }
+        rows = self._rows(_LISTINGS, _LISTINGS_OF, skus, ch=channel)
+        return {sku: Listing.model_validate_json(payload) for sku, payload in rows}
 
-    def _rows_for(self, query: Any, column: Any, skus: Collection[str] | None) -> Iterator[Any]:
-        """The rows of ``query``, limited to ``skus`` in ``column`` when given."""
+    def _rows(
+        self, every: Any, of_skus: Any, skus: Collection[str] | None, **params: Any
+    ) -> Iterator[Any]:
+        """The rows of ``every``; with ``skus``, those of ``of_skus`` (the same query limited
+        to the ``skus`` parameter), a chunk of SKUs at a time."""
         if skus is None:
-            yield from self.conn.execute(query)
+            yield from self.conn.execute(every, params)
             return
         for chunk in chunks(skus):
-            yield from self.conn.execute(query.where(column.in_(chunk)))
+            yield from self.conn.execute(of_skus, {**params, "skus": chunk})
