@@ -9,6 +9,7 @@ from typing import ClassVar
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from omnisync import hookimpl, plugins
 from omnisync._hookdata import RiskAssessment
@@ -16,6 +17,7 @@ from omnisync.engine._context import EngineContext
 from omnisync.engine._counts import apply_count
 from omnisync.engine._importer import ImportOutcome, import_order
 from omnisync.models import OrderStatus, RiskLevel
+from omnisync.store import _schema as t
 from omnisync.store import open_store
 from tests.helpers import T0, config, line, order
 
@@ -311,6 +313,41 @@ def _check_balances(h, current):
     for location, cell in cells.items():
         assert on_hand[location] == cell.on_hand, f"on hand at {location} does not replay"
         assert held[location] == cell.held, f"held at {location} does not replay"
+    assert _held_kept(h) == _held_added_up(h)
+
+
+def _held_kept(h):
+    """The held units the store keeps per SKU and location."""
+    with h.store.reading() as tx:
+        rows = tx.conn.execute(t.stock_held.select()).all()
+    return {(sku, location): held for sku, location, held in rows if held}
+
+
+def _held_added_up(h):
+    """The same, added up from the reservations."""
+    totals = defaultdict(int)
+    with h.store.reading() as tx:
+        for row in tx.conn.execute(t.reservations.select()):
+            totals[(row.sku, row.location)] += max(row.reserved + row.shipped, 0)
+    return {key: held for key, held in totals.items() if held}
+
+
+def test_a_store_from_before_held_units_were_kept_gets_them_from_its_reservations(h):
+    h.imp(order("1", line("1", "A", 3), line("2", "B", 1)))
+    h.imp(order("2", line("1", "A", 2, fulfilled_quantity=1), channel="pos"))
+    h.imp(order("3", line("1", "KIT", 1), channel="both"))
+    before = {(sku, at): h.cell(sku, at) for sku in "AB" for at in ("main", "shelf")}
+    url = h.store.url
+    with h.store.transaction() as tx:  # the store as schema 3 left it
+        tx.conn.execute(text("DROP TABLE stock_held"))
+        tx.conn.execute(text("UPDATE omnisync_meta SET value = '3' WHERE key = 'schema_version'"))
+    h.store.close()
+    h.store = open_store(url)
+    assert h.store.schema_version == 4
+    assert {(sku, at): h.cell(sku, at) for sku, at in before} == before
+    assert _held_kept(h) == _held_added_up(h) != {}
+    h.imp(order("1", line("1", "A", 3, cancelled_quantity=3), line("2", "B", 1), minutes=1))
+    assert h.cell("A").held == before[("A", "main")].held - 3
 
 
 @pytest.mark.parametrize("shipped_first", [False, True])

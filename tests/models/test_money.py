@@ -63,6 +63,17 @@ def test_money_is_immutable_and_hashable():
     assert {price, Money.of("1.0", "EUR")} == {price}
 
 
+def test_equal_amounts_written_alike_share_one_instance_and_keep_their_form():
+    assert Money.of("19.90", "EUR") is Money.of("19.90", "EUR")
+    assert Money.of(Decimal("19.90"), "EUR") is Money.of("19.90", "EUR")
+    assert Money.of("19.9", "EUR") == Money.of("19.90", "EUR")  # equal, each as written
+    assert Money.of("19.9", "EUR").model_dump_json() == '{"amount":"19.9","currency":"EUR"}'
+    assert Money.of("19.90", "EUR").model_dump_json() == '{"amount":"19.90","currency":"EUR"}'
+    assert Money.of(5, "JPY").amount == Decimal(5)
+    with pytest.raises(ValidationError, match="cannot represent cents exactly"):
+        Money.of(0.1, "EUR")  # type: ignore[arg-type]
+
+
 @given(st.integers(-(10**12), 10**12), st.sampled_from(["EUR", "JPY", "KWD", "CLF"]))
 def test_minor_units_round_trip(minor, currency):
     assert Money.from_minor(minor, currency).to_minor() == minor

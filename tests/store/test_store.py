@@ -201,10 +201,11 @@ def test_a_store_at_schema_1_is_migrated(store, url):
         tx.conn.execute(text("ALTER TABLE fulfilments DROP COLUMN idempotency_key"))
         tx.conn.execute(text("DROP TABLE pending_pushes"))
         tx.conn.execute(text("DROP TABLE push_plans"))
+        tx.conn.execute(text("DROP TABLE stock_held"))
         tx.conn.execute(text("UPDATE omnisync_meta SET value = '1' WHERE key = 'schema_version'"))
     store.close()
     migrated = open_store(url)
-    assert migrated.schema_version == SCHEMA_VERSION == 3
+    assert migrated.schema_version == SCHEMA_VERSION == 4
     with migrated.transaction() as tx:
         order = Fulfilment(
             channel="shop",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
@@ -62,8 +63,16 @@ class Money(BaseModel):
 
     @classmethod
     def of(cls, amount: Decimal | int | str, currency: str) -> Money:
-        """Shorthand for ``Money(amount=amount, currency=currency)``."""
-        return cls(amount=amount, currency=currency)
+        """Shorthand for ``Money(amount=amount, currency=currency)``.
+
+        Money is immutable, so the same amount written the same way in the same currency
+        comes back as one shared instance: an order history repeats the same prices, taxes
+        and totals thousands of times, and each one built anew costs a validation and
+        objects for the garbage collector to trace.
+        """
+        if cls is not Money or type(amount) not in (str, int, Decimal):
+            return cls(amount=amount, currency=currency)  # floats refused there, as always
+        return _shared(str(amount), currency)
 
     @classmethod
     def zero(cls, currency: str) -> Money:
@@ -158,3 +167,9 @@ class Money(BaseModel):
 
     def __repr__(self) -> str:
         return f"Money('{self.amount}', '{self.currency}')"
+
+
+@lru_cache(maxsize=4096)
+def _shared(amount: str, currency: str) -> Money:
+    """One `Money` per amount as written and currency, for `Money.of`."""
+    return Money(amount=amount, currency=currency)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,12 +15,13 @@ __all__ = ["TransactionBase", "chunks"]
 
 # SQLite allows at most 32766 bound parameters per statement; stay well under it.
 _CHUNK = 5000
+_Item = TypeVar("_Item")
 # Below 2**30: a version of a SKU that changes a billion times more still fits PostgreSQL's
 # 32-bit INTEGER.
 _VERSION_START = 2**30
 
 
-def chunks(items: Collection[str]) -> Iterator[list[str]]:
+def chunks(items: Collection[_Item]) -> Iterator[list[_Item]]:
     """``items`` in lists short enough to bind as one statement's parameters."""
     ordered = list(items)
     for start in range(0, len(ordered), _CHUNK):

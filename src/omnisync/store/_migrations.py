@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, func, select, text
 
 from omnisync.errors import SchemaVersionError
 from omnisync.store import _schema
@@ -35,7 +35,21 @@ def _pending_pushes(conn: Connection) -> None:
     _schema.push_plans.create(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_fulfilment_keys, _pending_pushes]
+def _stock_held(conn: Connection) -> None:
+    """4: units held per SKU and location are kept in a table of their own, filled here
+    from the reservations, instead of being added up from them at every read."""
+    _schema.stock_held.create(conn)
+    res = _schema.reservations
+    held = res.c.reserved + res.c.shipped
+    totals = (
+        select(res.c.sku, res.c.location, func.sum(held))
+        .where(held > 0)
+        .group_by(res.c.sku, res.c.location)
+    )
+    conn.execute(_schema.stock_held.insert().from_select(["sku", "location", "held"], totals))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_fulfilment_keys, _pending_pushes, _stock_held]
 """Migration ``i`` takes a store from schema version ``i + 1`` to ``i + 2``."""
 
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

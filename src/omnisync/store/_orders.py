@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -58,6 +59,11 @@ def _amounts(row: ReservationRow) -> dict[str, Any]:
         "settled": row.settled,
         "shipped_at": row.shipped_at,
     }
+
+
+def _holding(held: int) -> int:
+    """What a reservation row adds to its SKU's held units: nothing unless it holds some."""
+    return max(held, 0)
 
 
 def _reservation(row: Any) -> ReservationRow:
@@ -326,8 +332,16 @@ class OrdersMixin(TransactionBase):
         return row
 
     def save_reservations(self, rows: Sequence[ReservationRow]) -> None:
-        """Insert the new rows among ``rows`` (setting their ids) and write back the others."""
+        """Insert the new rows among ``rows`` (setting their ids) and write back the others,
+        keeping the units held per SKU and location (`stock_cells`) in step with them."""
         new = [row for row in rows if row.id is None]
+        changed = {row.id: row for row in rows if row.id is not None}
+        held: Counter[tuple[str, str]] = Counter()
+        for row in new:
+            held[(row.sku, row.location)] += _holding(row.held)
+        for row_id, before in self._held_by_row(changed).items():
+            row = changed[row_id]
+            held[(row.sku, row.location)] += _holding(row.held) - _holding(before)
         ids = self._insert_ids(
             t.reservations,
             [
@@ -343,12 +357,38 @@ class OrdersMixin(TransactionBase):
             ],
         )
         res = t.reservations
-        for row in rows:
-            if row.id is not None:
-                self.conn.execute(res.update().where(res.c.id == row.id).values(**_amounts(row)))
+        for row_id, row in changed.items():
+            self.conn.execute(res.update().where(res.c.id == row_id).values(**_amounts(row)))
         for row, row_id in zip(new, ids, strict=True):
             row.id = row_id
+        self._add_held(held)
         self.mark_pending({row.sku for row in rows})
+
+    def _held_by_row(self, row_ids: Collection[int]) -> dict[int, int]:
+        """The held units stored for each of the reservation rows ``row_ids``."""
+        res = t.reservations
+        found: dict[int, int] = {}
+        for chunk in chunks(row_ids):
+            query = select(res.c.id, res.c.reserved + res.c.shipped).where(res.c.id.in_(chunk))
+            found.update((int(row_id), int(held)) for row_id, held in self.conn.execute(query))
+        return found
+
+    def _add_held(self, held: Counter[tuple[str, str]]) -> None:
+        """Add ``held`` to the units held per SKU and location, in key order (so that
+        concurrent writers lock the rows in one order)."""
+        rows = [
+            {"sku": sku, "location": location, "held": units}
+            for (sku, location), units in sorted(held.items())
+            if units
+        ]
+        if not rows:
+            return
+        stmt = self._dialect_insert(t.stock_held)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["sku", "location"],
+            set_={"held": t.stock_held.c.held + stmt.excluded.held},
+        )
+        self.conn.execute(stmt, rows)
 
     def shipped_rows(
         self, sku: str | None, locations: Collection[str], before: datetime

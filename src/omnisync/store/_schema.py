@@ -114,6 +114,17 @@ reservations = Table(
     Index("ix_reservations_sku_location", "sku", "location"),
 )
 
+# Units held per SKU and location: the sum of the reservations' held units (reserved plus
+# shipped-but-unconfirmed), kept as they change, so that reading stock does not add up a
+# shop's whole order history every time.
+stock_held = Table(
+    "stock_held",
+    metadata,
+    Column("sku", String(255), primary_key=True),
+    Column("location", String(100), primary_key=True),
+    Column("held", Integer, nullable=False),
+)
+
 ledger = Table(
     "ledger",
     metadata,

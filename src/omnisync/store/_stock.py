@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, func, null, select
+from sqlalchemy import BindParameter, bindparam, null, select
 
 from omnisync.models import Listing
 from omnisync.store import _schema as t
@@ -29,14 +29,8 @@ _LEVELS = select(
     t.stock_levels.c.on_hand,
     t.stock_levels.c.as_of,
 )
-_HELD = (
-    select(
-        t.reservations.c.sku,
-        t.reservations.c.location,
-        func.sum(t.reservations.c.reserved + t.reservations.c.shipped),
-    )
-    .where((t.reservations.c.reserved + t.reservations.c.shipped) > 0)
-    .group_by(t.reservations.c.sku, t.reservations.c.location)
+_HELD = select(t.stock_held.c.sku, t.stock_held.c.location, t.stock_held.c.held).where(
+    t.stock_held.c.held > 0
 )
 _LEVELS_OF = _LEVELS.where(t.stock_levels.c.sku.in_(_SKUS))
 # The same without the time of the count: reading it back (a string on SQLite) costs more
@@ -44,7 +38,7 @@ _LEVELS_OF = _LEVELS.where(t.stock_levels.c.sku.in_(_SKUS))
 _COUNTS_OF = select(
     t.stock_levels.c.sku, t.stock_levels.c.location, t.stock_levels.c.on_hand, null()
 ).where(t.stock_levels.c.sku.in_(_SKUS))
-_HELD_OF = _HELD.where(t.reservations.c.sku.in_(_SKUS))
+_HELD_OF = _HELD.where(t.stock_held.c.sku.in_(_SKUS))
 # What each push reads of its channel, built once as well.
 _CHANNEL: BindParameter[str] = bindparam("ch")
 _ACKED = select(t.acknowledged.c.sku, t.acknowledged.c.quantity, t.acknowledged.c.moved).where(
