@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import httpx
 import pytest
 import respx
@@ -8,7 +10,7 @@ from omnisync.errors import (
     RateLimitedError,
     TransientError,
 )
-from omnisync.http import ChannelHTTP, RetryPolicy, parse_retry_after
+from omnisync.http import ChannelHTTP, RetryPolicy, json_loads, parse_retry_after
 
 pytestmark = pytest.mark.anyio
 BASE = "https://api.example.test"
@@ -207,3 +209,13 @@ async def test_a_download_streams_to_a_file_and_a_failed_attempt_leaves_nothing_
     assert route.call_count == 3
     assert http.stats.retries == 2
     assert http.stats.rate_limited == 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+def test_json_keeps_money_exact_from_bytes_in_any_json_encoding_and_from_text(encoding):
+    text = '{"amount": 0.10, "name": "Café", "units": 3}'
+    expected = {"amount": Decimal("0.10"), "name": "Café", "units": 3}
+    assert json_loads(text.encode(encoding)) == expected
+    assert json_loads(text) == expected
+    with pytest.raises(ValueError, match="Expecting value"):
+        json_loads(b'{"amount": ')
