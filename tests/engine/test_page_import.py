@@ -90,6 +90,7 @@ class World:
                     for r in conn.execute(t.reservations.select())
                 ),
                 "levels": sorted(tuple(r) for r in conn.execute(t.stock_levels.select())),
+                "held": sorted(tuple(r) for r in conn.execute(t.stock_held.select()) if r.held),
                 "ledger": [
                     (r.kind, r.sku, r.location, r.on_hand_delta, r.held_delta, r.order_ref, r.note)
                     for r in conn.execute(t.ledger.select().order_by(t.ledger.c.id))
