@@ -340,6 +340,7 @@ def test_a_store_from_before_held_units_were_kept_gets_them_from_its_reservation
     url = h.store.url
     with h.store.transaction() as tx:  # the store as schema 3 left it
         tx.conn.execute(text("DROP TABLE stock_held"))
+        tx.conn.execute(text("DROP INDEX ix_reservations_shipped"))
         tx.conn.execute(text("UPDATE omnisync_meta SET value = '3' WHERE key = 'schema_version'"))
     h.store.close()
     h.store = open_store(url)

@@ -3,7 +3,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from omnisync.errors import ConfigError, SchemaVersionError, StoreError
 from omnisync.models import Fulfilment, FulfilmentLine
@@ -195,17 +195,19 @@ def test_a_database_restart_fails_one_transaction_and_the_next_reconnects(pg, pg
     store.close()
 
 
-def test_a_store_at_schema_1_is_migrated(store, url):
+def test_a_store_at_schema_1_is_migrated(store, url, tmp_path):
     with store.transaction() as tx:
         tx.conn.execute(text("DROP INDEX uq_fulfilments_key"))
         tx.conn.execute(text("ALTER TABLE fulfilments DROP COLUMN idempotency_key"))
         tx.conn.execute(text("DROP TABLE pending_pushes"))
         tx.conn.execute(text("DROP TABLE push_plans"))
         tx.conn.execute(text("DROP TABLE stock_held"))
+        tx.conn.execute(text("DROP INDEX ix_reservations_shipped"))
         tx.conn.execute(text("UPDATE omnisync_meta SET value = '1' WHERE key = 'schema_version'"))
     store.close()
     migrated = open_store(url)
     assert migrated.schema_version == SCHEMA_VERSION == 4
+    assert _shape(migrated) == _shape_of_a_new_store(tmp_path)
     with migrated.transaction() as tx:
         order = Fulfilment(
             channel="shop",
@@ -229,3 +231,25 @@ def test_an_in_memory_sqlite_store_is_refused_with_what_to_use_instead(url):
         open_store(url)
     assert caught.value.key == "store.url"
     assert "sqlite:///omnisync.db" in str(caught.value.hint)
+
+
+def _shape(store):
+    """Each table's columns and indexes, as the database reports them."""
+    with store.reading() as tx:
+        found = inspect(tx.conn)
+        return {
+            table: (
+                sorted(column["name"] for column in found.get_columns(table)),
+                sorted(index["name"] for index in found.get_indexes(table)),
+            )
+            for table in found.get_table_names()
+        }
+
+
+def _shape_of_a_new_store(tmp_path):
+    (tmp_path / "fresh").mkdir()
+    fresh = open_store(stores.url(tmp_path / "fresh"))
+    try:
+        return _shape(fresh)
+    finally:
+        fresh.close()

@@ -35,9 +35,11 @@ def _pending_pushes(conn: Connection) -> None:
     _schema.push_plans.create(conn)
 
 
-def _stock_held(conn: Connection) -> None:
+def _held_units(conn: Connection) -> None:
     """4: units held per SKU and location are kept in a table of their own, filled here
-    from the reservations, instead of being added up from them at every read."""
+    from the reservations, instead of being added up from them at every read; and the
+    reservations whose shipped units no count has confirmed yet are indexed, so counts find
+    them without reading a whole order history."""
     _schema.stock_held.create(conn)
     res = _schema.reservations
     held = res.c.reserved + res.c.shipped
@@ -47,9 +49,12 @@ def _stock_held(conn: Connection) -> None:
         .group_by(res.c.sku, res.c.location)
     )
     conn.execute(_schema.stock_held.insert().from_select(["sku", "location", "held"], totals))
+    for index in res.indexes:
+        if index.name == "ix_reservations_shipped":
+            index.create(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_fulfilment_keys, _pending_pushes, _stock_held]
+MIGRATIONS: list[Callable[[Connection], None]] = [_fulfilment_keys, _pending_pushes, _held_units]
 """Migration ``i`` takes a store from schema version ``i + 1`` to ``i + 2``."""
 
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 __all__ = ["UTCDateTime", "metadata"]
@@ -112,6 +113,15 @@ reservations = Table(
     Column("shipped_at", UTCDateTime),
     UniqueConstraint("order_id", "line_id", "sku", "location", name="uq_reservation"),
     Index("ix_reservations_sku_location", "sku", "location"),
+    # Only the rows whose shipped units no count has confirmed yet: a count, and the
+    # confirmation of counts after a source's lag, look for those among a whole history.
+    Index(
+        "ix_reservations_shipped",
+        "location",
+        "sku",
+        sqlite_where=text("shipped > 0"),
+        postgresql_where=text("shipped > 0"),
+    ),
 )
 
 # Units held per SKU and location: the sum of the reservations' held units (reserved plus
