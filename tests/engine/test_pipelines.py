@@ -14,7 +14,7 @@ from omnisync.adapters import Capability, Limits, RateLimit
 from omnisync.engine import _push
 from omnisync.errors import StoreError, TransientError
 from omnisync.sim._adapters import SimMarketAdapter
-from tests.helpers import FAST, refusing, world
+from tests.helpers import FAST, T0, refusing, world
 
 pytestmark = pytest.mark.anyio
 
@@ -155,6 +155,62 @@ async def test_batches_recorded_before_another_failed_are_counted(tmp_path, monk
     assert checked_out == 0
     assert "S2" in pending
     assert report.counts["pushed"] == len(set(STOCK) - pending)
+
+
+async def test_a_long_push_sends_its_first_batch_while_the_rest_is_still_planned(
+    tmp_path, monkeypatch, in_flight
+):
+    _limits(monkeypatch, 1)
+    monkeypatch.setattr(_push, "_SLICE", 3)
+    original = _push._plan
+    planned = []
+    first_sent = threading.Event()
+
+    def plan(*args, **kwargs):
+        if planned:  # every slice after the first waits (in its thread) for the first batch
+            planned.append(first_sent.wait(timeout=5))
+        else:
+            planned.append(True)
+        return original(*args, **kwargs)
+
+    original_push = SimMarketAdapter.push_stock
+
+    async def push_stock(self, updates):
+        first_sent.set()
+        return await original_push(self, updates)
+
+    monkeypatch.setattr(_push, "_plan", plan)
+    monkeypatch.setattr(SimMarketAdapter, "push_stock", push_stock)
+    w = world(tmp_path, stock=STOCK)
+    async with w.client as om:
+        report = await om.sync()
+    assert len(planned) == 4  # 2 SKUs (one batch), then 3, 3 and 1
+    assert all(planned)  # none of the later slices had to wait long for the first batch
+    assert report.channels["shop"].counts["push_calls"] == 5
+    assert {sku: w.market().shown(sku) for sku in STOCK} == STOCK
+
+
+async def test_batches_are_full_across_slices_whatever_a_slice_leaves_out(
+    tmp_path, monkeypatch, in_flight
+):
+    _limits(monkeypatch, 1)
+    monkeypatch.setattr(_push, "_SLICE", 3)
+    sent = []
+    original_push = SimMarketAdapter.push_stock
+
+    async def push_stock(self, updates):
+        sent.append([update.sku for update in updates])
+        return await original_push(self, updates)
+
+    monkeypatch.setattr(SimMarketAdapter, "push_stock", push_stock)
+    w = world(tmp_path, stock=STOCK)
+    async with w.client as om:
+        # The channel already shows every other SKU as omnisync would: nothing to send.
+        with om.store.transaction() as tx:
+            tx.acknowledge("shop", {sku: STOCK[sku] for sku in ("S1", "S3", "S5", "S7")}, T0)
+        report = await om.sync()
+    assert sent == [["S0", "S2"], ["S4", "S6"], ["S8"]]
+    assert report.channels["shop"].counts["push_calls"] == 3
 
 
 async def test_a_page_committed_before_the_next_failed_is_kept_and_counted(tmp_path):

@@ -8,13 +8,13 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
 from omnisync import plugins
 from omnisync._logging import log_context
-from omnisync._tasks import settle
+from omnisync._tasks import in_thread, settle
 from omnisync._time import utcnow
 from omnisync.adapters import Adapter, Capability
 from omnisync.config import ResolvedChannel
@@ -57,6 +57,31 @@ def plan_fingerprint(ctx: EngineContext, channel: ResolvedChannel) -> str:
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
 
 
+# A long push is planned this many SKUs at a time (the first slice one batch's worth), in a
+# thread, while the batches planned before are out: its first request leaves once one small
+# slice is planned, not the whole plan.
+_SLICE = 1_000
+
+
+@dataclass
+class _Scope:
+    """What a push looks at: the SKUs to plan, in order; the pending changes it read (SKU →
+    version); the SKUs whose push is quarantined; and the fingerprint it plans from in full,
+    if it does."""
+
+    skus: list[str]
+    seen: dict[str, int]
+    blocked: set[str]
+    full: str | None
+
+    def settled(self, planned: Collection[str]) -> dict[str, int]:
+        """The pending changes that need nothing sent, once ``planned`` are the SKUs that
+        got an update. Quarantined SKUs stay pending until retried, updates until
+        acknowledged."""
+        keep = self.blocked | set(planned)
+        return {sku: version for sku, version in self.seen.items() if sku not in keep}
+
+
 def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> PushPlan:
     """The updates ``channel`` needs: SKUs whose quantity differs from what it acknowledged,
     or that it sold itself since (its own number moved).
@@ -67,6 +92,14 @@ def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> PushPlan:
     then every sellable SKU is. A channel that discovers listings gets only the SKUs it
     lists; a SKU whose push is quarantined waits until an operator retries it.
     """
+    scope = _look(ctx, channel)
+    with ctx.store.reading() as tx:
+        updates = _plan(tx, ctx, channel, scope, scope.skus, whole=scope.full is not None)
+    return PushPlan(updates, scope.seen, scope.settled([u.sku for u in updates]), scope.full)
+
+
+def _look(ctx: EngineContext, channel: ResolvedChannel) -> _Scope:
+    """Read the pending changes and decide what the push looks at (see `plan_push`)."""
     fingerprint = plan_fingerprint(ctx, channel)
     with ctx.store.reading() as tx:
         plan = tx.push_plan(channel.name)
@@ -75,8 +108,8 @@ def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> PushPlan:
         # Bundles made of changed components become pending themselves, so a push cut short
         # before their batch still owes them, whatever happens to their components' rows.
         bundles = set() if full else _with_bundles(ctx, changed) - changed.keys()
-        if not (full or bundles):  # the usual push: planned from this one read
-            return _plan(tx, ctx, channel, changed, None)
+        if not (full or bundles):  # the usual push: scoped from this one read
+            return _scope(tx, ctx, channel, changed, None)
     with ctx.store.transaction() as tx:
         if full:  # before stock is read: any change from now on is pending here too
             tx.set_push_plan(channel.name, fingerprint, utcnow(), complete=False)
@@ -84,33 +117,46 @@ def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> PushPlan:
     with ctx.store.reading() as tx:
         seen = tx.pending(channel.name)
         if full:
-            return _plan(tx, ctx, channel, seen, fingerprint)
+            return _scope(tx, ctx, channel, seen, fingerprint)
         # What changed since the first look waits for the next push, bundles too.
         seen = {sku: v for sku, v in seen.items() if sku in changed or sku in bundles}
-        return _plan(tx, ctx, channel, seen, None)
+        return _scope(tx, ctx, channel, seen, None)
+
+
+def _scope(
+    tx: Transaction,
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    seen: dict[str, int],
+    full: str | None,
+) -> _Scope:
+    """The scope of a push from ``seen``, the pending changes read in ``tx``: every sellable
+    SKU when the push is ``full`` (the fingerprint it plans from), else the SKUs of ``seen``."""
+    if full is not None:
+        skus = sellable_skus(tx, ctx)
+    else:  # a SKU omnisync does not know (a channel's own product) is not its to set
+        ours = tx.known_skus(seen.keys()) | (seen.keys() & ctx.bundles.keys())
+        skus = sorted(ours)
+    return _Scope(skus, seen, tx.unresolved_keys(channel.name, "stock_push"), full)
 
 
 def _plan(
     tx: Transaction,
     ctx: EngineContext,
     channel: ResolvedChannel,
-    seen: dict[str, int],
-    full: str | None,
-) -> PushPlan:
-    """Plan from ``seen``, the pending changes read in ``tx``: every sellable SKU when the
-    push is ``full`` (the fingerprint it plans from), else the SKUs of ``seen``."""
-    if full is not None:
-        skus = sellable_skus(tx, ctx)
-    else:  # a SKU omnisync does not know (a channel's own product) is not its to set
-        ours = tx.known_skus(seen.keys()) | (seen.keys() & ctx.bundles.keys())
-        skus = sorted(ours)
-    subset = None if full is not None else skus
+    scope: _Scope,
+    skus: list[str],
+    *,
+    whole: bool = False,
+) -> list[StockUpdate]:
+    """The updates ``skus`` (a slice of ``scope.skus``; all of a full scope's when ``whole``:
+    then every row is read, not looked up) need, in their order."""
+    subset = None if whole else skus
     listings = tx.listings(channel.name, subset) if channel.can(Capability.PULL_LISTINGS) else None
     if listings is not None:
         skus = [sku for sku in skus if sku in listings]
-    blocked = tx.unresolved_keys(channel.name, "stock_push")
     acked = tx.acknowledged(channel.name, subset)
-    wanted = quantities(tx, ctx, channel, [sku for sku in skus if sku not in blocked])
+    wanted = quantities(tx, ctx, channel, [sku for sku in skus if sku not in scope.blocked])
     updates = []
     for sku, quantity in wanted.items():
         known = acked.get(sku)
@@ -124,10 +170,15 @@ def _plan(
                 listing=listings.get(sku) if listings is not None else None,
             )
         )
-    # What stays pending: quarantined SKUs until retried, and the updates until acknowledged.
-    keep = set(blocked) | {update.sku for update in updates}
-    settled = {sku: version for sku, version in seen.items() if sku not in keep}
-    return PushPlan(updates, seen, settled, full)
+    return updates
+
+
+def _slices(skus: list[str], first: int) -> Iterator[list[str]]:
+    """``skus`` in slices of `_SLICE`, after a first one of ``first``."""
+    if skus:
+        yield skus[:first]
+    for at in range(first, len(skus), _SLICE):
+        yield skus[at : at + _SLICE]
 
 
 def _with_bundles(ctx: EngineContext, skus: Collection[str]) -> set[str]:
@@ -140,46 +191,70 @@ def _with_bundles(ctx: EngineContext, skus: Collection[str]) -> set[str]:
 async def push_stock(
     ctx: EngineContext, channel: ResolvedChannel, adapter: Adapter, report: ChannelReport
 ) -> None:
-    """Push every changed quantity to ``channel`` in batches of its declared size."""
+    """Push every changed quantity to ``channel`` in batches of its declared size (see
+    `plan_push` for what changed).
+
+    A long push is planned a slice of SKUs at a time, in a thread, and each batch goes out
+    as soon as it is full, so the channel's round trips and the rest of the planning
+    overlap; only the last batch can be short.
+    """
     await adapter.ready()  # what changes while the channel's rate limit holds us goes too
-    plan = plan_push(ctx, channel)
-
-    def clear_settled() -> None:
-        with ctx.store.transaction() as tx:
-            tx.clear_pending(channel.name, plan.settled)
-
-    if plan.settled:  # most pushes settle nothing before they send: no write to wait for
-        await retry_conflicts(clear_settled, f"planning a push to {channel.name}")
+    scope = await in_thread(partial(_look, ctx, channel))
     size = adapter.limits.stock_batch_size
-    window = asyncio.Semaphore(adapter.limits.push_concurrency)
+    senders = adapter.limits.push_concurrency
+    # Planning stays a few batches ahead of the channel, not a whole catalogue ahead.
+    batches: asyncio.Queue[list[StockUpdate] | None] = asyncio.Queue(maxsize=2 * senders)
+    planned: list[str] = []
     recording = asyncio.Lock()
     loop = asyncio.get_running_loop()
 
+    def plan(skus: list[str]) -> list[StockUpdate]:
+        with ctx.store.reading() as tx:
+            return _plan(tx, ctx, channel, scope, skus)
+
+    async def feed() -> None:
+        waiting: list[StockUpdate] = []
+        for part in _slices(scope.skus, first=size):
+            updates = await in_thread(partial(plan, part))
+            planned.extend(update.sku for update in updates)
+            waiting.extend(updates)
+            while len(waiting) >= size:
+                await batches.put(waiting[:size])
+                del waiting[:size]
+        if waiting:
+            await batches.put(waiting)
+        for _ in range(senders):
+            await batches.put(None)
+
     def record(outcomes: list[Outcome]) -> None:
-        counts = _record(ctx, channel, outcomes, plan.seen)
+        counts = _record(ctx, channel, outcomes, scope.seen)
         # Counted on the loop's thread, and even when the push is cancelled meanwhile (another
         # batch failed): this batch is recorded all the same.
         loop.call_soon_threadsafe(report.counts.update, counts)
 
-    async def push(batch: Sequence[StockUpdate]) -> None:
-        async with window:
+    async def send() -> None:
+        while (batch := await batches.get()) is not None:
             outcomes = await _push_isolated(adapter, batch, report)
-        # Recorded in a thread, one batch at a time, while the next batches go out: the
-        # channel's round trips and omnisync's writes overlap rather than add up.
-        async with recording:
-            await retry_conflicts(
-                partial(record, outcomes), f"recording a push to {channel.name}", threaded=True
-            )
+            # Recorded in a thread, one batch at a time, while the next batches go out: the
+            # channel's round trips and omnisync's writes overlap rather than add up.
+            async with recording:
+                await retry_conflicts(
+                    partial(record, outcomes), f"recording a push to {channel.name}", threaded=True
+                )
 
-    updates = plan.updates
     await settle(
-        [
-            asyncio.ensure_future(push(updates[at : at + size]))
-            for at in range(0, len(updates), size)
-        ]
+        [asyncio.ensure_future(feed())] + [asyncio.ensure_future(send()) for _ in range(senders)]
     )
-    if plan.full is not None:
-        full = plan.full
+    settled = scope.settled(planned)
+
+    def clear_settled() -> None:
+        with ctx.store.transaction() as tx:
+            tx.clear_pending(channel.name, settled)
+
+    if settled:  # most pushes settle nothing: no write to wait for
+        await retry_conflicts(clear_settled, f"settling a push to {channel.name}")
+    if scope.full is not None:
+        full = scope.full
 
         def complete() -> None:
             with ctx.store.transaction() as tx:
