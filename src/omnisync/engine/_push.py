@@ -181,6 +181,12 @@ def _slices(skus: list[str], first: int) -> Iterator[list[str]]:
         yield skus[at : at + _SLICE]
 
 
+def _last(waiting: list[StockUpdate], senders: int) -> list[list[StockUpdate] | None]:
+    """What is queued after the last full batch: the short one, if any, and an end for
+    each sender."""
+    return [*([waiting] if waiting else []), *([None] * senders)]
+
+
 def _with_bundles(ctx: EngineContext, skus: Collection[str]) -> set[str]:
     """``skus`` and the bundles made of any of them."""
     found = set(skus)
@@ -194,12 +200,13 @@ async def push_stock(
     """Push every changed quantity to ``channel`` in batches of its declared size (see
     `plan_push` for what changed).
 
-    A long push is planned a slice of SKUs at a time, in a thread, and each batch goes out
-    as soon as it is full, so the channel's round trips and the rest of the planning
-    overlap; only the last batch can be short.
+    A long push is planned a slice of SKUs at a time, and each batch goes out as soon as it
+    is full, so the channel's round trips and the rest of the planning overlap; only the
+    last batch can be short. The first slice, one batch's worth, is planned at once (the
+    whole of the usual push, a few SKUs a webhook changed); the others in a thread.
     """
     await adapter.ready()  # what changes while the channel's rate limit holds us goes too
-    scope = await in_thread(partial(_look, ctx, channel))
+    scope = _look(ctx, channel)
     size = adapter.limits.stock_batch_size
     senders = adapter.limits.push_concurrency
     # Planning stays a few batches ahead of the channel, not a whole catalogue ahead.
@@ -212,19 +219,24 @@ async def push_stock(
         with ctx.store.reading() as tx:
             return _plan(tx, ctx, channel, scope, skus)
 
+    slices = _slices(scope.skus, first=size)
+    waiting = plan(next(slices, []))  # at once: the whole of the usual push
+    planned.extend(update.sku for update in waiting)
+
     async def feed() -> None:
-        waiting: list[StockUpdate] = []
-        for part in _slices(scope.skus, first=size):
-            updates = await in_thread(partial(plan, part))
-            planned.extend(update.sku for update in updates)
-            waiting.extend(updates)
+        """Plan the rest of a long push, queueing each batch as soon as it is full."""
+        while True:
             while len(waiting) >= size:
                 await batches.put(waiting[:size])
                 del waiting[:size]
-        if waiting:
-            await batches.put(waiting)
-        for _ in range(senders):
-            await batches.put(None)
+            part = next(slices, None)
+            if part is None:
+                break
+            updates = await in_thread(partial(plan, part))
+            planned.extend(update.sku for update in updates)
+            waiting.extend(updates)
+        for batch in _last(waiting, senders):
+            await batches.put(batch)
 
     def record(outcomes: list[Outcome]) -> None:
         counts = _record(ctx, channel, outcomes, scope.seen)
@@ -242,9 +254,13 @@ async def push_stock(
                     partial(record, outcomes), f"recording a push to {channel.name}", threaded=True
                 )
 
-    await settle(
-        [asyncio.ensure_future(feed())] + [asyncio.ensure_future(send()) for _ in range(senders)]
-    )
+    if len(scope.skus) > size:
+        work = [feed(), *(send() for _ in range(senders))]
+    else:  # planned whole: queued now, so its batch leaves at the senders' first turn
+        for batch in _last(waiting, senders):
+            batches.put_nowait(batch)
+        work = [send() for _ in range(senders)]
+    await settle([asyncio.ensure_future(step) for step in work])
     settled = scope.settled(planned)
 
     def clear_settled() -> None:
