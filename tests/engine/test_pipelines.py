@@ -190,6 +190,40 @@ async def test_a_long_push_sends_its_first_batch_while_the_rest_is_still_planned
     assert {sku: w.market().shown(sku) for sku in STOCK} == STOCK
 
 
+async def test_a_slice_that_cannot_be_planned_stops_the_push_and_keeps_what_is_owed(
+    tmp_path, monkeypatch, in_flight
+):
+    _limits(monkeypatch, 3)
+    monkeypatch.setattr(_push, "_SLICE", 3)
+    original = _push._plan
+
+    def plan(tx, ctx, channel, scope, skus, **kwargs):
+        if "S5" in skus:
+            raise StoreError("the disk is full")
+        return original(tx, ctx, channel, scope, skus, **kwargs)
+
+    w = world(tmp_path, stock=STOCK)
+    changed = {sku: quantity - 5 for sku, quantity in STOCK.items()}
+    async with w.client as om:
+        await om.sync()  # pushed in full once: the next push is planned from the changes
+        for sku, quantity in changed.items():
+            w.erp.set(sku, quantity, "WH1")
+        monkeypatch.setattr(_push, "_plan", plan)
+        before = asyncio.all_tasks()
+        report = (await om.sync()).channels["shop"]
+        left = [repr(task) for task in asyncio.all_tasks() - before if not task.done()]
+        shown = {sku: w.market().shown(sku) for sku in STOCK}
+        with om.store.reading() as tx:
+            pending = set(tx.pending("shop"))
+        monkeypatch.setattr(_push, "_plan", original)
+        await om.sync()  # the next sync pushes what is left
+    assert report.errors and "disk is full" in report.errors[0]
+    assert left == [] and in_flight["now"] == 0
+    assert {sku for sku in STOCK if shown[sku] != changed[sku]} <= pending
+    assert {"S5", "S6", "S7", "S8"} <= pending  # never planned: still owed
+    assert {sku: w.market().shown(sku) for sku in STOCK} == changed
+
+
 async def test_batches_are_full_across_slices_whatever_a_slice_leaves_out(
     tmp_path, monkeypatch, in_flight
 ):
