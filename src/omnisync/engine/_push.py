@@ -36,12 +36,10 @@ Outcome = tuple[StockUpdate, StockPushResult]
 @dataclass
 class PushPlan:
     """A channel's next push: the ``updates``; the pending changes it read (``seen``: SKU →
-    version) and of those, the ones settled without a push (``settled``: nothing to send);
-    and the fingerprint it was planned from in full, if it was."""
+    version); and the fingerprint it was planned from in full, if it was."""
 
     updates: list[StockUpdate]
     seen: dict[str, int] = field(default_factory=dict)
-    settled: dict[str, int] = field(default_factory=dict)
     full: str | None = None
 
 
@@ -95,7 +93,7 @@ def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> PushPlan:
     scope = _look(ctx, channel)
     with ctx.store.reading() as tx:
         updates = _plan(tx, ctx, channel, scope, scope.skus, whole=scope.full is not None)
-    return PushPlan(updates, scope.seen, scope.settled([u.sku for u in updates]), scope.full)
+    return PushPlan(updates, scope.seen, scope.full)
 
 
 def _look(ctx: EngineContext, channel: ResolvedChannel) -> _Scope:
