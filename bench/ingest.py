@@ -2,14 +2,15 @@
 
 The Shopify simulator serves ``orders`` orders of 1 to 5 lines over loopback HTTP, with
 ``latency`` added to every request and the Standard plan's cost budget. A first sync reads
-them with one bulk export (shopify.dev/docs/api/usage/bulk-operations/queries), as the
-adapter does for any first sync.
+them by bulk export (shopify.dev/docs/api/usage/bulk-operations/queries), as the adapter
+does for any first sync: five exports at once, each of a span of creation time, read back
+oldest first.
 
 Limits:
 
-(a) the channel's floor: a bare client making the requests the channel requires (run the
-    export, poll it until it completes, download the file), parsing nothing: what any tool
-    must wait for, the simulator's own work and the latency included;
+(a) the channel's floor: a bare client making the same requests (start the exports, poll
+    each until it completes, download its file), parsing nothing: what any tool must wait
+    for, the simulator's own work and the latency included;
 (b) the minimal work: parse the same JSONL and insert the orders and their lines with
     ``sqlite3.executemany``, in one transaction.
 """
@@ -20,6 +21,7 @@ import asyncio
 import json
 import sqlite3
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,9 @@ from bench._harness import Figure, ScenarioResult, isolated, served, timed
 from bench._omnisync import configured, stock_everything
 from bench._shops import TOKEN, sku_names
 from omnisync.adapters import Capability
-from omnisync_shopify._queries import BULK_ORDERS, BULK_POLL, BULK_RUN
+from omnisync_shopify._adapter import ShopifySettings
+from omnisync_shopify._exports import creation_spans, span_search
+from omnisync_shopify._queries import BULK_POLL, BULK_RUN, ORDER_SPAN, bulk_orders
 
 __all__ = ["DEFAULTS", "SMALL", "run"]
 
@@ -78,18 +82,36 @@ def run(orders: int, skus: int, latency: float) -> ScenarioResult:
 
 
 def _bare_client(url: str, output: str) -> dict[str, Any]:
-    """The channel's floor: the export's requests and nothing else."""
+    """The channel's floor: the export's requests and nothing else. Those the adapter makes:
+    the oldest and newest orders' times, an export per span of creation time, started at
+    once, each polled until it completes and downloaded, oldest first."""
     headers = {"X-Shopify-Access-Token": TOKEN}
+    parts = ShopifySettings.model_fields["bulk_parts"].default
     with httpx.Client(base_url=url, headers=headers, timeout=600) as client, timed() as time:
-        answer = client.post(API, json={"query": BULK_RUN, "variables": {"query": BULK_ORDERS}})
-        operation = answer.json()["data"]["bulkOperationRunQuery"]["bulkOperation"]
-        requests = 1
-        while operation["status"] in ("CREATED", "RUNNING"):
-            body = {"query": BULK_POLL, "variables": {"id": operation["id"]}}
-            operation = client.post(API, json=body).json()["data"]["node"]
+
+        def data(query: str, variables: dict[str, Any]) -> Any:
+            return client.post(API, json={"query": query, "variables": variables}).json()["data"]
+
+        ends = data(ORDER_SPAN, {})
+        oldest, newest = (
+            datetime.fromisoformat(ends[end]["nodes"][0]["createdAt"])
+            for end in ("oldest", "newest")
+        )
+        operations = [
+            data(BULK_RUN, {"query": bulk_orders(span_search(span))})["bulkOperationRunQuery"][
+                "bulkOperation"
+            ]
+            for span in creation_spans(oldest, newest, parts)
+        ]
+        requests = 1 + len(operations)
+        contents = []
+        for operation in operations:
+            while operation["status"] in ("CREATED", "RUNNING"):
+                operation = data(BULK_POLL, {"id": operation["id"]})["node"]
+                requests += 1
+            contents.append(httpx.get(operation["url"], timeout=600).content)
             requests += 1
-        content = httpx.get(operation["url"], timeout=600).content
-        requests += 1
+    content = b"".join(contents)
     Path(output).write_bytes(content)
     return {"wall": time.wall, "requests": requests, "bytes": len(content)}
 

@@ -1,6 +1,7 @@
 """The Shopify adapter driven through omnisync's engine against the simulator."""
 
 import json
+import re
 
 import httpx
 import pytest
@@ -10,6 +11,7 @@ from omnisync.config import parse_config
 from omnisync.errors import SignatureError
 from omnisync.http import RateLimiter
 from omnisync.models import StockUpdate
+from omnisync_shopify import _queries as Q
 from omnisync_shopify._sim import ShopifySimulator
 
 pytestmark = pytest.mark.anyio
@@ -96,8 +98,198 @@ async def test_a_bulk_export_is_indexed_and_mapped_off_the_event_loop(tmp_path, 
     async with client(tmp_path, store) as om:
         report = await om.sync()
     assert report.channels["shopify"].counts["orders_imported"] == 3
-    assert [kind for kind, _ in threads] == ["index", "map", "map", "map"]
+    # Placed a second apart, the three orders are exported a span of time each.
+    assert [kind for kind, _ in threads] == ["index", "map"] * 3
     assert threading.get_ident() not in {thread for _, thread in threads}
+
+
+def searches(store):
+    """The search query of each bulk export the store was asked for, in order."""
+    found = [re.search(r'query: "([^"]*)"', op["query"]) for op in store.bulk_operations.values()]
+    return [match[1] if match else None for match in found]
+
+
+async def others_export(store, count):
+    """Another app of the store starts ``count`` bulk exports (they hold Shopify's places)."""
+    headers = {"X-Shopify-Access-Token": SETTINGS["access_token"]}
+    async with httpx.AsyncClient(transport=store.transport(), headers=headers) as app:
+        for _ in range(count):
+            body = {"query": Q.BULK_RUN, "variables": {"query": Q.bulk_orders()}}
+            answer = await app.post(
+                "https://acme.myshopify.com/admin/api/2026-07/graphql.json", json=body
+            )
+            assert answer.json()["data"]["bulkOperationRunQuery"]["userErrors"] == []
+
+
+async def test_a_first_sync_exports_spans_of_creation_time_at_once_each_order_once(tmp_path):
+    store = shop()
+    store.edit_quantity("MUG", 100)
+    placed = [store.place_order("MUG", 1) for _ in range(12)]  # a second apart
+    complete, running = store._complete, []
+
+    def completing(operation):
+        running.append(
+            sum(op["status"] in ("CREATED", "RUNNING") for op in store.bulk_operations.values())
+        )
+        complete(operation)
+
+    store._complete = completing
+    async with client(tmp_path, store) as om:
+        await om.set_stock("MUG", 100)
+        report = await om.sync()
+        stored = await om.orders(limit=100)
+    assert report.ok, report.to_dict()
+    assert report.channels["shopify"].counts["orders_imported"] == 12
+    assert sorted(s.order.external_id for s in stored) == sorted(placed)
+    assert running[0] == 5  # all five started before the first completed
+    spans = searches(store)
+    assert len(spans) == 5
+    assert spans[0].startswith("created_at:<'") and spans[-1].startswith("created_at:>='")
+    assert all(" created_at:<'" in search for search in spans[1:-1])
+
+
+async def test_a_span_imports_while_shopify_still_exports_the_newer_ones(tmp_path, monkeypatch):
+    import threading
+
+    from omnisync_shopify import _adapter
+
+    store = shop()
+    store.edit_quantity("MUG", 100)
+    for _ in range(6):
+        store.place_order("MUG", 1)
+    read = threading.Event()
+    bulk_page = _adapter.ShopifyAdapter._bulk_page
+
+    def reading(self, pages):
+        page = bulk_page(self, pages)
+        read.set()
+        return page
+
+    monkeypatch.setattr(_adapter.ShopifyAdapter, "_bulk_page", reading)
+    complete, waited = store._complete, []
+
+    def completing(operation):  # the newest span is exported once the oldest is being read
+        if operation["id"] == max(store.bulk_operations):
+            waited.append(read.wait(10))
+        complete(operation)
+
+    store._complete = completing
+    async with client(tmp_path, store, bulk_parts=3) as om:
+        await om.set_stock("MUG", 100)
+        report = await om.sync()
+    assert report.channels["shopify"].counts["orders_imported"] == 6, report.to_dict()
+    assert waited == [True]
+
+
+async def test_a_pull_stopped_early_leaves_no_export_behind(tmp_path, monkeypatch):
+    import asyncio
+    import tempfile
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    store = shop()
+    for _ in range(6):
+        store.place_order("MUG", 1)
+    async with client(tmp_path, store, bulk_parts=3) as om:
+        running = asyncio.all_tasks()
+        pages = om.engine.adapter("shopify").pull_orders(None)
+        first = await anext(pages)
+        for _ in range(20):  # let the later exports download meanwhile
+            await asyncio.sleep(0)
+        assert len(list(spool.iterdir())) > 1
+        await pages.aclose()
+        assert asyncio.all_tasks() == running  # nothing still awaiting an export
+    assert len(first.items) == 2
+    assert list(spool.iterdir()) == []
+
+
+async def test_spans_shopify_cannot_take_yet_are_exported_as_one_after_the_others(tmp_path):
+    store = shop()
+    store.edit_quantity("MUG", 100)
+    placed = [store.place_order("MUG", 1) for _ in range(10)]
+    await others_export(store, 3)
+    async with client(tmp_path, store) as om:
+        await om.set_stock("MUG", 100)
+        report = await om.sync()
+        stored = await om.orders(limit=100)
+    assert report.ok, report.to_dict()
+    assert report.channels["shopify"].counts["orders_imported"] == 10
+    assert sorted(s.order.external_id for s in stored) == sorted(placed)
+    first, second, rest = searches(store)[3:]
+    assert first.startswith("created_at:<'")
+    lower = second.split(" ")[1].removeprefix("created_at:<")
+    assert rest == f"created_at:>={lower}"  # from where the second ends, to the newest
+
+
+async def test_a_rest_of_the_export_that_cannot_start_fails_the_pull_to_be_run_again(tmp_path):
+    store = shop()
+    store.edit_quantity("MUG", 100)
+    for _ in range(10):
+        store.place_order("MUG", 1)
+    await others_export(store, 3)
+    complete = store._complete
+
+    def completing(operation):  # meanwhile the other app takes every place left
+        complete(operation)
+        if len(store.bulk_operations) == 5:
+            for other in list(store.bulk_operations.values())[:2]:
+                number = store.next_number()
+                store.bulk_operations[number] = {**other, "id": number, "status": "RUNNING"}
+
+    store._complete = completing
+    async with client(tmp_path, store) as om:
+        await om.set_stock("MUG", 100)
+        report = await om.sync()
+        again = await om.sync()  # still a first sync: nothing marked the orders as read
+        stored = await om.orders(limit=100)
+    [error] = report.channels["shopify"].errors
+    assert "the bulk export of the newer orders did not start" in error
+    assert "the next sync exports them again" in error
+    assert report.channels["shopify"].counts["orders_imported"] > 0  # the spans it read
+    assert len(searches(store)) == 7  # ours, the other app's, and no more
+    # The other app still holds every place: the next sync pages through the orders.
+    assert again.ok, again.to_dict()
+    assert len(stored) == 10
+
+
+async def test_a_first_sync_pages_when_shopify_takes_no_export(tmp_path):
+    store = shop()
+    store.edit_quantity("MUG", 100)
+    placed = [store.place_order("MUG", 1) for _ in range(4)]
+    await others_export(store, 5)
+    async with client(tmp_path, store) as om:
+        await om.set_stock("MUG", 100)
+        report = await om.sync()
+        stored = await om.orders(limit=100)
+    assert report.ok, report.to_dict()
+    assert sorted(s.order.external_id for s in stored) == sorted(placed)
+    assert len(store.bulk_operations) == 5  # the other app's alone
+
+
+async def test_before_api_2026_01_a_first_sync_is_one_export(tmp_path):
+    store = shop()
+    store.edit_quantity("MUG", 100)
+    placed = [store.place_order("MUG", 1) for _ in range(4)]
+    inner = store.transport()
+
+    class Older(httpx.AsyncBaseTransport):  # answered as 2026-01: the simulator's oldest
+        async def handle_async_request(self, request):
+            seen.append(request.url.path)
+            path = request.url.path.replace("/2025-10/", "/2026-01/")
+            request.url = request.url.copy_with(path=path)
+            return await inner.handle_async_request(request)
+
+    seen: list[str] = []
+    loaded = client(tmp_path, store, api_version="2025-10").config
+    async with AsyncOmnisync(loaded, transports={"shopify": Older()}) as om:
+        await om.set_stock("MUG", 100)
+        report = await om.sync()
+        stored = await om.orders(limit=100)
+    assert report.ok, report.to_dict()
+    assert "/admin/api/2025-10/graphql.json" in seen
+    assert sorted(s.order.external_id for s in stored) == sorted(placed)
+    assert searches(store) == [None]
 
 
 async def test_pages_are_sized_to_stay_under_the_query_cost_limit(tmp_path):
@@ -411,14 +603,11 @@ async def test_a_first_sync_quarantines_an_order_whose_bulk_lines_are_broken(tmp
 
     def damaging(operation):  # the second order's line item arrives cut short
         complete(operation)
-        text = store.bulk_outputs[operation["id"]]
+        text = store.bulk_outputs.get(operation["id"], "")
         lines = text.splitlines(keepends=True)
-        broken = next(
-            n
-            for n, line in enumerate(lines)
-            if f'"__parentId":"gid://shopify/Order/{placed[1]}"' in line
-        )
-        lines[broken] = lines[broken][:30] + "\n"
+        for n, line in enumerate(lines):
+            if f'"__parentId":"gid://shopify/Order/{placed[1]}"' in line:
+                lines[n] = line[:30] + "\n"
         store.bulk_outputs[operation["id"]] = "".join(lines)
 
     store._complete = damaging

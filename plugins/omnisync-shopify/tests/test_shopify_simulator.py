@@ -82,9 +82,14 @@ def topics(sim):
     return [headers["X-Shopify-Topic"] for headers, _ in sim.drain_webhooks()]
 
 
-@pytest.mark.parametrize("name", Q.__all__)
+DOCUMENTS = {name: getattr(Q, name) for name in Q.__all__ if name.isupper()}
+DOCUMENTS["bulk_orders()"] = Q.bulk_orders()
+DOCUMENTS["bulk_orders(span)"] = Q.bulk_orders("created_at:<'2026-01-01T00:00:00Z'")
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
 def test_every_document_the_adapter_sends_is_valid_against_the_schema(name):
-    document = graphql.parse(getattr(Q, name))
+    document = graphql.parse(DOCUMENTS[name])
     assert graphql.validate(graphql.build_schema(SCHEMA), document) == []
 
 
@@ -556,11 +561,17 @@ async def test_a_bulk_export_runs_completes_and_is_downloaded_without_the_token(
     shop.add_listing("MUG", 10)
     shop.add_listing("TEE", 10)
     orders = [shop.buy({"MUG": 1, "TEE": 2}), shop.buy({"TEE": 1})]
-    run = await data(shop, Q.BULK_RUN, {"query": Q.BULK_ORDERS})
+    run = await data(shop, Q.BULK_RUN, {"query": Q.bulk_orders()})
     operation = run["bulkOperationRunQuery"]["bulkOperation"]
     assert operation["status"] == "CREATED"
-    again = await data(shop, Q.BULK_RUN, {"query": Q.BULK_ORDERS})
-    assert again["bulkOperationRunQuery"]["userErrors"][0]["code"] == "OPERATION_IN_PROGRESS"
+    # Five at a time (API 2026-01 on): four more start, the sixth is refused.
+    for _ in range(4):
+        more = await data(shop, Q.BULK_RUN, {"query": Q.bulk_orders()})
+        assert more["bulkOperationRunQuery"]["userErrors"] == []
+    sixth = await data(shop, Q.BULK_RUN, {"query": Q.bulk_orders()})
+    [refused] = sixth["bulkOperationRunQuery"]["userErrors"]
+    assert refused["code"] == "LIMIT_REACHED"
+    assert sixth["bulkOperationRunQuery"]["bulkOperation"] is None
     polls = [(await data(shop, Q.BULK_POLL, {"id": operation["id"]}))["node"] for _ in range(2)]
     assert [poll["status"] for poll in polls] == ["RUNNING", "COMPLETED"]
     done = polls[-1]
@@ -584,8 +595,25 @@ async def test_a_bulk_export_runs_completes_and_is_downloaded_without_the_token(
     assert [row.get("sku") for row in first_lines] == ["MUG", "TEE", None]  # then its shipping
     assert first_lines[0]["discountAllocations"] == [] and first_lines[0]["taxLines"]
     assert rows[4]["legacyResourceId"] == str(orders[1]["id"])
-    rerun = await data(shop, Q.BULK_RUN, {"query": Q.BULK_ORDERS})
+    rerun = await data(shop, Q.BULK_RUN, {"query": Q.bulk_orders()})
     assert rerun["bulkOperationRunQuery"]["userErrors"] == []
+
+
+async def test_a_bulk_export_of_a_span_of_creation_times_holds_only_its_orders(shop):
+    shop.add_listing("MUG", 10)
+    placed = [shop.buy({"MUG": 1}) for _ in range(3)]  # a second apart
+    middle = placed[1]["created_at"]
+    ids = []
+    for search in (f"created_at:<'{middle}'", f"created_at:>='{middle}'"):
+        run = await data(shop, Q.BULK_RUN, {"query": Q.bulk_orders(search)})
+        operation = run["bulkOperationRunQuery"]["bulkOperation"]
+        for _ in range(2):
+            done = (await data(shop, Q.BULK_POLL, {"id": operation["id"]}))["node"]
+        async with httpx.AsyncClient(transport=shop.transport()) as storage:
+            text = (await storage.get(done["url"])).text
+        rows = [json.loads(line) for line in text.splitlines()]
+        ids.append([row["legacyResourceId"] for row in rows if "__parentId" not in row])
+    assert ids == [[str(placed[0]["id"])], [str(placed[1]["id"]), str(placed[2]["id"])]]
 
 
 def test_served_on_a_port_its_bulk_file_comes_from_another_name_of_the_host():
@@ -601,7 +629,7 @@ def test_served_on_a_port_its_bulk_file_comes_from_another_name_of_the_host():
     )
     try:
         path = "/admin/api/2026-10/graphql.json"
-        body = {"query": Q.BULK_RUN, "variables": {"query": Q.BULK_ORDERS}}
+        body = {"query": Q.BULK_RUN, "variables": {"query": Q.bulk_orders()}}
         operation = admin.post(path, json=body).json()["data"]["bulkOperationRunQuery"]
         operation = operation["bulkOperation"]
         while operation["status"] != "COMPLETED":
@@ -620,7 +648,7 @@ def test_served_on_a_port_its_bulk_file_comes_from_another_name_of_the_host():
 
 
 async def test_an_empty_export_has_no_url_and_a_bulk_query_needs_a_connection(shop):
-    run = await data(shop, Q.BULK_RUN, {"query": Q.BULK_ORDERS})
+    run = await data(shop, Q.BULK_RUN, {"query": Q.bulk_orders()})
     operation_id = run["bulkOperationRunQuery"]["bulkOperation"]["id"]
     for _ in range(2):
         done = (await data(shop, Q.BULK_POLL, {"id": operation_id}))["node"]

@@ -17,9 +17,9 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import closing
-from datetime import UTC, datetime
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import aclosing, closing
+from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
 
@@ -56,6 +56,13 @@ from omnisync.models import Fulfilment, Listing, Order, StockPushResult, StockUp
 from omnisync.webhooks import verify_hmac_sha256_base64
 from omnisync_shopify import _queries as q
 from omnisync_shopify._bulkfile import BulkFile
+from omnisync_shopify._exports import (
+    PARALLEL_FROM,
+    Span,
+    creation_spans,
+    iso_seconds,
+    span_search,
+)
 from omnisync_shopify._mapping import (
     map_graphql_order,
     map_refund,
@@ -81,8 +88,13 @@ class ShopifySettings(HTTPSettings):
     the address altogether. ``location_id`` is where stock is set (default: the first active
     location that fulfils online orders). A page holds at most ``page_size`` orders, fewer
     when their cost would pass Shopify's limit of 1000 points a query, with ``line_items``
-    line items each (more are fetched separately). The first sync of a shop exports its
-    orders with one bulk operation unless ``bulk_first_sync`` is off.
+    line items each (more are fetched separately).
+
+    The first sync of a shop exports its orders by bulk operation unless ``bulk_first_sync``
+    is off: from API 2026-01, ``bulk_parts`` operations at once, each over a span of the
+    orders' creation times (one operation before 2026-01, which runs one at a time), so that
+    the oldest orders import while Shopify still exports the newer ones. Each operation is
+    polled every ``bulk_poll_seconds``.
     """
 
     shop: str | None = None
@@ -93,15 +105,12 @@ class ShopifySettings(HTTPSettings):
     page_size: int = Field(default=50, ge=1, le=250)
     line_items: int = Field(default=10, ge=1, le=250)
     bulk_first_sync: bool = True
+    bulk_parts: int = Field(default=5, ge=1, le=5)
     bulk_poll_seconds: float = Field(default=2.0, ge=0)
 
 
 def _gid(kind: str, value: str) -> str:
     return value if value.startswith("gid://") else f"gid://shopify/{kind}/{value}"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _order_key(payload: JsonValue) -> str:
@@ -228,16 +237,110 @@ class ShopifyAdapter(HTTPAdapter):
 
     async def pull_orders(self, since: datetime | None) -> AsyncIterator[Page[Order]]:
         if since is None and self.settings.bulk_first_sync:
-            export = await self._bulk_export()
-            if export is not None:
+            started, rest = await self._start_exports()
+            if started:
+                # Closed with this generator, not whenever it is collected: its exports go then.
+                async with aclosing(self._exported_pages(started, rest)) as pages:
+                    async for page in pages:
+                        yield page
+                return
+        async for page in self._paged_orders(since):
+            yield page
+
+    async def _start_exports(self) -> tuple[list[dict[str, Any]], Span | None]:
+        """Start a first sync's bulk exports, one per span of creation time, as many as
+        Shopify takes at once. Returns those started and, when it took fewer (another app's
+        exports hold the rest of its places), the span the others cover together, to export
+        once the started ones are done; none started means paging instead."""
+        spans = await self._export_spans()
+        started: list[dict[str, Any]] = []
+        for span in spans:
+            operation = await self._run_export(span)
+            if isinstance(operation, str):
+                if not started:
+                    log.warning("bulk export not started (%s); paging instead", operation)
+                    return [], None
+                log.info(
+                    "%d of %d parts of the bulk export started (%s); the rest follows as one",
+                    len(started),
+                    len(spans),
+                    operation,
+                )
+                return started, (span[0], None)
+            started.append(operation)
+        return started, None
+
+    async def _export_spans(self) -> list[Span]:
+        """The spans of creation time to export apart: between the oldest and the newest
+        order, and one for every order before API 2026-01."""
+        if self.settings.bulk_parts == 1 or self.settings.api_version < PARALLEL_FROM:
+            return [(None, None)]
+        ends = await self._graphql(q.ORDER_SPAN, {})
+        oldest, newest = ends["oldest"]["nodes"], ends["newest"]["nodes"]
+        if not oldest or not newest:  # no order yet: one export of any placed meanwhile
+            return [(None, None)]
+        return creation_spans(
+            datetime.fromisoformat(oldest[0]["createdAt"]),
+            datetime.fromisoformat(newest[0]["createdAt"]),
+            self.settings.bulk_parts,
+        )
+
+    async def _run_export(self, span: Span) -> dict[str, Any] | str:
+        """Start the bulk export of ``span``'s orders: the operation, or why Shopify refused."""
+        query = q.bulk_orders(span_search(span))
+        run = (await self._graphql(q.BULK_RUN, {"query": query}))["bulkOperationRunQuery"]
+        if run["userErrors"]:
+            return str(run["userErrors"][0].get("message"))
+        operation: dict[str, Any] = run["bulkOperation"]
+        return operation
+
+    async def _exported_pages(
+        self, started: list[dict[str, Any]], rest: Span | None
+    ) -> AsyncGenerator[Page[Order], None]:
+        """The exports' orders a page at a time, oldest span first. A task of its own awaits
+        and downloads the exports meanwhile, so a span's orders import while Shopify is
+        still exporting the later spans."""
+        exports: asyncio.Queue[BulkFile | Exception | None] = asyncio.Queue()
+        fetching = asyncio.create_task(self._fetch_exports(started, rest, exports))
+        try:
+            while (export := await exports.get()) is not None:
+                if isinstance(export, Exception):
+                    raise export
                 with export, closing(export.orders(250)) as pages:
                     # In a thread: indexing an export of years of orders takes seconds, and
                     # the app's event loop (its webhooks, its other channels) goes on meanwhile.
                     while (page := await in_thread(partial(self._bulk_page, pages))) is not None:
                         yield page
-                return
-        async for page in self._paged_orders(since):
-            yield page
+        finally:
+            fetching.cancel()
+            await asyncio.gather(fetching, return_exceptions=True)
+            while not exports.empty():  # downloaded, never read: the pull stopped first
+                if isinstance(left := exports.get_nowait(), BulkFile):
+                    left.__exit__(None, None, None)
+
+    async def _fetch_exports(
+        self,
+        started: list[dict[str, Any]],
+        rest: Span | None,
+        exports: asyncio.Queue[BulkFile | Exception | None],
+    ) -> None:
+        """Hand over each export's file in turn, then the rest's (started once the others
+        are done), then ``None``; or the error that stopped them, for the reader to raise."""
+        try:
+            for operation in started:
+                await exports.put(await self._download_export(operation))
+            if rest is not None:
+                last = await self._run_export(rest)
+                if isinstance(last, str):
+                    raise TransientError(
+                        f"the bulk export of the newer orders did not start ({last}); "
+                        "the next sync exports them again",
+                        channel=self.channel,
+                    )
+                await exports.put(await self._download_export(last))
+            await exports.put(None)
+        except Exception as exc:
+            await exports.put(exc)
 
     def _bulk_page(
         self, pages: Iterator[tuple[list[dict[str, Any]], list[RejectedRecord]]]
@@ -258,7 +361,7 @@ class ShopifyAdapter(HTTPAdapter):
         return max(1, min(self.settings.page_size, fits))
 
     async def _paged_orders(self, since: datetime | None) -> AsyncIterator[Page[Order]]:
-        query = f"updated_at:>='{_iso(since)}'" if since is not None else None
+        query = f"updated_at:>='{iso_seconds(since)}'" if since is not None else None
         after: str | None = None
         while True:
             first = self._page_size()
@@ -305,16 +408,8 @@ class ShopifyAdapter(HTTPAdapter):
             order = (await self._graphql(q.ORDER_FULFILMENTS, {"id": node["id"]}))["order"]
             node["fulfillments"] = order["fulfillments"]
 
-    async def _bulk_export(self) -> BulkFile | None:
-        """Every order through one bulk operation, downloaded to a temporary file; ``None``
-        if one cannot run now."""
-        run = (await self._graphql(q.BULK_RUN, {"query": q.BULK_ORDERS}))["bulkOperationRunQuery"]
-        if run["userErrors"]:
-            log.warning(
-                "bulk export not started (%s); paging instead", run["userErrors"][0].get("message")
-            )
-            return None
-        operation = run["bulkOperation"]
+    async def _download_export(self, operation: dict[str, Any]) -> BulkFile:
+        """Poll a bulk export until it completes, and download its file."""
         while operation["status"] in ("CREATED", "RUNNING"):
             await asyncio.sleep(self.settings.bulk_poll_seconds)
             operation = (await self._graphql(q.BULK_POLL, {"id": operation["id"]}))["node"]
@@ -325,7 +420,7 @@ class ShopifyAdapter(HTTPAdapter):
             )
         export = BulkFile()
         if not operation.get("url"):
-            return export  # a store without orders exports no file
+            return export  # no order to export: Shopify gives no file
         try:
             # The file sits on a storage host: it must not receive the store's access token.
             await self.http.download(operation["url"], export.file, auth=None, cost=0)

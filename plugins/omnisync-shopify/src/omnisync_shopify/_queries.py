@@ -9,8 +9,9 @@ operations. Deprecated fields (``riskLevel``, scalar money, ``Customer.email``) 
 
 from __future__ import annotations
 
+import json
+
 __all__ = [
-    "BULK_ORDERS",
     "BULK_POLL",
     "BULK_RUN",
     "FULFILLMENT_CREATE",
@@ -21,7 +22,9 @@ __all__ = [
     "LOCATIONS",
     "ORDERS",
     "ORDER_FULFILMENTS",
+    "ORDER_SPAN",
     "VARIANTS",
+    "bulk_orders",
 ]
 
 # Lines and charges need the shop currency only; the order's total also the buyer's. Every
@@ -109,12 +112,18 @@ query LineItems($id: ID!, $after: String, $lines: Int!) {{
 }}
 """
 
-# A first sync of a shop with years of orders: one export instead of thousands of pages.
+
+# A first sync of a shop with years of orders: exports instead of thousands of pages.
 # Bulk queries allow two levels of connections and no connection inside a list, so
 # fulfilments are left out: shipped units are derived from the unfulfilled quantity.
-BULK_ORDERS = f"""
+def bulk_orders(search: str | None = None) -> str:
+    """The bulk query exporting the orders that ``search`` (Shopify's search syntax) finds;
+    every order without it."""
+    # A JSON string is a GraphQL string literal too (spec.graphql.org, StringValue).
+    found = f", query: {json.dumps(search)}" if search is not None else ""
+    return f"""
 {{
-  orders(sortKey: UPDATED_AT) {{
+  orders(sortKey: UPDATED_AT{found}) {{
     edges {{
       node {{
         {ORDER_FIELDS}
@@ -124,6 +133,15 @@ BULK_ORDERS = f"""
     }}
   }}
 }}
+"""
+
+
+# The oldest and the newest order's creation times, to split an export between them.
+ORDER_SPAN = """
+query OrderSpan {
+  oldest: orders(first: 1, sortKey: CREATED_AT) { nodes { createdAt } }
+  newest: orders(first: 1, sortKey: CREATED_AT, reverse: true) { nodes { createdAt } }
+}
 """
 
 BULK_RUN = """

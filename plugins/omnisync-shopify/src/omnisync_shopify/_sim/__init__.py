@@ -17,8 +17,8 @@ graphql-core:
   cursors;
 - mutations ``inventorySetQuantities`` (version rules for ``@idempotent`` and
   ``changeFromQuantity``, idempotent replays, atomic user errors), ``fulfillmentCreate`` and
-  ``bulkOperationRunQuery`` (CREATED, RUNNING, COMPLETED on successive polls; JSONL served
-  from a storage host that must not be sent the access token);
+  ``bulkOperationRunQuery`` (up to five at a time; CREATED, RUNNING, COMPLETED on
+  successive polls; JSONL served from a storage host that must not be sent the access token);
 - shoppers and the merchant (`ShopifySimulator.buy`, ``cancel``, ``refund``,
   ``edit_quantity``, ``touch_order``), whose changes are delivered as signed REST webhooks
   shaped like Shopify's REST resources (shopify.dev/docs/api/admin-rest, Order, Refund,

@@ -136,7 +136,7 @@ enum BulkOperationType { MUTATION QUERY }
 
 enum BulkOperationErrorCode { ACCESS_DENIED INTERNAL_SERVER_ERROR TIMEOUT }
 
-enum BulkOperationUserErrorCode { INVALID OPERATION_IN_PROGRESS }
+enum BulkOperationUserErrorCode { INVALID LIMIT_REACHED OPERATION_IN_PROGRESS }
 """
 
 _ROOTS = """
