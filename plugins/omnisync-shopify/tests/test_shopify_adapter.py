@@ -10,7 +10,7 @@ from omnisync import AsyncOmnisync, Capability, Fulfilment, FulfilmentLine
 from omnisync.config import parse_config
 from omnisync.errors import SignatureError
 from omnisync.http import RateLimiter
-from omnisync.models import StockUpdate
+from omnisync.models import OrderStatus, StockUpdate
 from omnisync_shopify import _queries as Q
 from omnisync_shopify._sim import ShopifySimulator
 
@@ -146,6 +146,29 @@ async def test_a_first_sync_exports_spans_of_creation_time_at_once_each_order_on
     assert len(spans) == 5
     assert spans[0].startswith("created_at:<'") and spans[-1].startswith("created_at:>='")
     assert all(" created_at:<'" in search for search in spans[1:-1])
+
+
+async def test_an_order_changed_after_its_export_read_it_is_read_again_by_the_first_sync(
+    tmp_path,
+):
+    store = shop()
+    store.edit_quantity("MUG", 100)
+    placed = [store.place_order("MUG", 1) for _ in range(6)]
+    complete = store._complete
+
+    def completing(operation):  # the customer cancels once the oldest span is exported
+        complete(operation)
+        if operation["id"] == min(store.bulk_operations):
+            store.cancel(placed[0])
+
+    store._complete = completing
+    async with client(tmp_path, store) as om:
+        await om.set_stock("MUG", 100)
+        report = await om.sync()
+        stored = {s.order.external_id: s.order for s in await om.orders(limit=100)}
+    assert report.ok, report.to_dict()
+    assert stored[placed[0]].status == OrderStatus.CANCELLED
+    assert {stored[number].status for number in placed[1:]} == {OrderStatus.OPEN}
 
 
 async def test_a_span_imports_while_shopify_still_exports_the_newer_ones(tmp_path, monkeypatch):

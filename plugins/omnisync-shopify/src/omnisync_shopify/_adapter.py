@@ -243,7 +243,10 @@ class ShopifyAdapter(HTTPAdapter):
                 async with aclosing(self._exported_pages(started, rest)) as pages:
                     async for page in pages:
                         yield page
-                return
+                # An export reads the orders over minutes: one changed after it read it is
+                # read again, with everything changed since the first export began (by
+                # Shopify's clock), so the sync ends as current as a paged one.
+                since = min(datetime.fromisoformat(op["createdAt"]) for op in started)
         async for page in self._paged_orders(since):
             yield page
 

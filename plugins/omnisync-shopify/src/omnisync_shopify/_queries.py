@@ -147,7 +147,7 @@ query OrderSpan {
 BULK_RUN = """
 mutation RunBulk($query: String!) {
   bulkOperationRunQuery(query: $query) {
-    bulkOperation { id status }
+    bulkOperation { id status createdAt }
     userErrors { code field message }
   }
 }
