@@ -32,8 +32,8 @@ from bench._omnisync import configured, stock_everything
 from bench._shops import TOKEN, sku_names
 from omnisync.adapters import Capability
 from omnisync_shopify._adapter import ShopifySettings
-from omnisync_shopify._exports import creation_spans, iso_seconds, span_search
-from omnisync_shopify._queries import BULK_POLL, BULK_RUN, ORDER_SPAN, ORDERS, bulk_orders
+from omnisync_shopify._exports import creation_spans, span_search
+from omnisync_shopify._queries import BULK_POLL, BULK_RUN, ORDER_SPAN, bulk_orders
 
 __all__ = ["DEFAULTS", "SMALL", "run"]
 
@@ -84,8 +84,7 @@ def run(orders: int, skus: int, latency: float) -> ScenarioResult:
 def _bare_client(url: str, output: str) -> dict[str, Any]:
     """The channel's floor: the export's requests and nothing else. Those the adapter makes:
     the oldest and newest orders' times, an export per span of creation time, started at
-    once, each polled until it completes and downloaded, oldest first, and a page of what
-    changed since they began."""
+    once, each polled until it completes and downloaded, oldest first."""
     headers = {"X-Shopify-Access-Token": TOKEN}
     parts = ShopifySettings.model_fields["bulk_parts"].default
     with httpx.Client(base_url=url, headers=headers, timeout=600) as client, timed() as time:
@@ -112,11 +111,6 @@ def _bare_client(url: str, output: str) -> dict[str, Any]:
                 requests += 1
             contents.append(httpx.get(operation["url"], timeout=600).content)
             requests += 1
-        # Then what changed since the first export began, by page (none here).
-        since = iso_seconds(min(datetime.fromisoformat(op["createdAt"]) for op in operations))
-        variables = {"first": 2, "after": None, "query": f"updated_at:>='{since}'", "lines": 10}
-        assert not data(ORDERS, variables)["orders"]["nodes"]
-        requests += 1
     content = b"".join(contents)
     Path(output).write_bytes(content)
     return {"wall": time.wall, "requests": requests, "bytes": len(content)}

@@ -8,7 +8,7 @@ import contextvars
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["in_thread", "settle"]
+__all__ = ["cancel_and_wait", "in_thread", "settle"]
 
 T = TypeVar("T")
 
@@ -24,6 +24,21 @@ async def settle(tasks: Sequence[asyncio.Future[Any]]) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended, even if this wait is itself cancelled
+    meanwhile (that cancellation goes on once the task has ended): what the task holds is
+    released before the caller goes on. An error the task ended with stays on the task."""
+    task.cancel()
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def in_thread(work: Callable[[], T]) -> T:

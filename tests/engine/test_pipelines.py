@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from omnisync._tasks import in_thread
-from omnisync.adapters import Capability, Limits, RateLimit
+from omnisync._tasks import cancel_and_wait, in_thread
+from omnisync.adapters import Capability, Limits, Page, RateLimit
 from omnisync.engine import _push
 from omnisync.errors import StoreError, TransientError
 from omnisync.sim._adapters import SimMarketAdapter
@@ -101,6 +101,27 @@ async def test_cancelled_work_in_a_thread_is_waited_for():
     with pytest.raises(asyncio.CancelledError):
         await task
     assert ended.is_set()
+
+
+async def test_a_task_stopped_is_waited_for_even_when_the_wait_is_cancelled():
+    cleaned = []
+
+    async def work() -> None:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            await asyncio.sleep(0.05)  # letting go of what it holds takes a while
+            cleaned.append(True)
+
+    task = asyncio.ensure_future(work())
+    await asyncio.sleep(0)
+    stopping = asyncio.ensure_future(cancel_and_wait(task))
+    await asyncio.sleep(0.01)
+    stopping.cancel()  # the one waiting is cancelled meanwhile
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    assert cleaned == [True]
+    assert task.cancelled()
 
 
 async def test_a_change_made_while_the_rate_limit_holds_the_push_goes_out_with_it(
@@ -245,6 +266,42 @@ async def test_batches_are_full_across_slices_whatever_a_slice_leaves_out(
         report = await om.sync()
     assert sent == [["S0", "S2"], ["S4", "S6"], ["S8"]]
     assert report.channels["shop"].counts["push_calls"] == 3
+
+
+async def test_a_pull_ends_at_its_last_checkpoint_rather_than_the_newest_change_seen(
+    tmp_path, monkeypatch
+):
+    """Pages that do not run in order of change (a bulk export, read over minutes) end with a
+    checkpoint: the cursor goes there, not to the newest change among them."""
+    original = SimMarketAdapter.pull_orders
+
+    async def unordered(self, since):
+        read = []
+        async for page in original(self, since):
+            read.extend(page.items)
+            yield Page(page.items[::-1], page.rejects)
+        if read:
+            yield Page([], checkpoint=min(order.updated_at for order in read))
+
+    w = world(tmp_path, stock={"A": 100})
+    async with w.client as om:
+        await om.sync()
+        for _ in range(3):
+            w.market().buy({"A": 1})
+        before = await om.sync()
+        with om.engine.ctx.store.reading() as tx:
+            newest = tx.cursor("shop", "orders")
+        monkeypatch.setattr(SimMarketAdapter, "pull_orders", unordered)
+        w.market().buy({"A": 1})
+        report = await om.sync()
+        stored = sorted(s.order.updated_at for s in await om.orders())
+        with om.engine.ctx.store.reading() as tx:
+            cursor = tx.cursor("shop", "orders")
+    assert before.ok and report.ok
+    assert newest == stored[-2]  # pages in order of change: the newest change seen
+    # The pull read again from the overlap before it: its oldest order is its checkpoint.
+    assert cursor < stored[-1]
+    assert cursor in stored
 
 
 async def test_a_page_committed_before_the_next_failed_is_kept_and_counted(tmp_path):

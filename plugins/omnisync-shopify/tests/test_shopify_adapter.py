@@ -28,7 +28,7 @@ def anyio_backend():
     return "asyncio"
 
 
-def client(tmp_path, store: ShopifySimulator, **settings) -> AsyncOmnisync:
+def client(tmp_path, store: ShopifySimulator, channel=None, **settings) -> AsyncOmnisync:
     loaded = parse_config(
         {
             "store": {"url": f"sqlite:///{tmp_path / 'o.db'}"},
@@ -38,6 +38,7 @@ def client(tmp_path, store: ShopifySimulator, **settings) -> AsyncOmnisync:
                     "adapter": "shopify",
                     "settings": {**SETTINGS, **settings},
                     "retry": {"initial_wait": 0, "jitter": 0},
+                    **(channel or {}),
                 }
             },
         },
@@ -109,8 +110,41 @@ def searches(store):
     return [match[1] if match else None for match in found]
 
 
-async def others_export(store, count):
-    """Another app of the store starts ``count`` bulk exports (they hold Shopify's places)."""
+def exported(store):
+    """The ids of the orders in each bulk export's file, in the order they were started."""
+    return [
+        [
+            json.loads(line)["legacyResourceId"]
+            for line in store.bulk_outputs.get(number, "").splitlines()
+            if "__parentId" not in line
+        ]
+        for number in store.bulk_operations
+    ]
+
+
+def statuses(store):
+    return [operation["status"] for operation in store.bulk_operations.values()]
+
+
+def on_completion(store, before=None, after=None, hold=None):
+    """Run ``before`` and ``after`` around each bulk operation the store would complete; one
+    that ``hold`` picks is left as it is."""
+    complete = store._complete
+
+    def completing(operation):
+        if before is not None:
+            before(operation)
+        if hold is None or not hold(operation):
+            complete(operation)
+        if after is not None:
+            after(operation)
+
+    store._complete = completing
+
+
+async def earlier_exports(store, count):
+    """Bulk exports of this app that hold ``count`` of its places in the store (a sync
+    stopped half-way, another process with the same token): they never complete here."""
     headers = {"X-Shopify-Access-Token": SETTINGS["access_token"]}
     async with httpx.AsyncClient(transport=store.transport(), headers=headers) as app:
         for _ in range(count):
@@ -125,15 +159,8 @@ async def test_a_first_sync_exports_spans_of_creation_time_at_once_each_order_on
     store = shop()
     store.edit_quantity("MUG", 100)
     placed = [store.place_order("MUG", 1) for _ in range(12)]  # a second apart
-    complete, running = store._complete, []
-
-    def completing(operation):
-        running.append(
-            sum(op["status"] in ("CREATED", "RUNNING") for op in store.bulk_operations.values())
-        )
-        complete(operation)
-
-    store._complete = completing
+    started = []
+    on_completion(store, before=lambda _: started.append(len(store.bulk_operations)))
     async with client(tmp_path, store) as om:
         await om.set_stock("MUG", 100)
         report = await om.sync()
@@ -141,32 +168,34 @@ async def test_a_first_sync_exports_spans_of_creation_time_at_once_each_order_on
     assert report.ok, report.to_dict()
     assert report.channels["shopify"].counts["orders_imported"] == 12
     assert sorted(s.order.external_id for s in stored) == sorted(placed)
-    assert running[0] == 5  # all five started before the first completed
+    assert started[0] == 5  # all five started before the first was done
     spans = searches(store)
     assert len(spans) == 5
     assert spans[0].startswith("created_at:<'") and spans[-1].startswith("created_at:>='")
     assert all(" created_at:<'" in search for search in spans[1:-1])
+    files = exported(store)
+    assert all(files)  # placed a second apart, every span has orders
+    assert sorted(number for numbers in files for number in numbers) == sorted(placed)
 
 
-async def test_an_order_changed_after_its_export_read_it_is_read_again_by_the_first_sync(
-    tmp_path,
-):
+async def test_an_order_changed_while_shopify_exports_is_read_by_the_next_sync(tmp_path):
     store = shop()
     store.edit_quantity("MUG", 100)
     placed = [store.place_order("MUG", 1) for _ in range(6)]
-    complete = store._complete
 
-    def completing(operation):  # the customer cancels once the oldest span is exported
-        complete(operation)
+    def meanwhile(operation):  # once the oldest span is exported, before the newest is
         if operation["id"] == min(store.bulk_operations):
             store.cancel(placed[0])
+            store.touch_order(placed[-1])  # a later change, which the newest span has
 
-    store._complete = completing
-    async with client(tmp_path, store) as om:
+    on_completion(store, after=meanwhile)
+    # No overlap: the cursor alone must bring the cancellation back.
+    async with client(tmp_path, store, channel={"overlap_seconds": 0}) as om:
         await om.set_stock("MUG", 100)
-        report = await om.sync()
+        first = await om.sync()
+        second = await om.sync()
         stored = {s.order.external_id: s.order for s in await om.orders(limit=100)}
-    assert report.ok, report.to_dict()
+    assert first.ok and second.ok, (first.to_dict(), second.to_dict())
     assert stored[placed[0]].status == OrderStatus.CANCELLED
     assert {stored[number].status for number in placed[1:]} == {OrderStatus.OPEN}
 
@@ -189,14 +218,13 @@ async def test_a_span_imports_while_shopify_still_exports_the_newer_ones(tmp_pat
         return page
 
     monkeypatch.setattr(_adapter.ShopifyAdapter, "_bulk_page", reading)
-    complete, waited = store._complete, []
+    waited = []
 
-    def completing(operation):  # the newest span is exported once the oldest is being read
+    def newest(operation):  # the newest span is exported once the oldest is being read
         if operation["id"] == max(store.bulk_operations):
             waited.append(read.wait(10))
-        complete(operation)
 
-    store._complete = completing
+    on_completion(store, before=newest)
     async with client(tmp_path, store, bulk_parts=3) as om:
         await om.set_stock("MUG", 100)
         report = await om.sync()
@@ -204,34 +232,70 @@ async def test_a_span_imports_while_shopify_still_exports_the_newer_ones(tmp_pat
     assert waited == [True]
 
 
-async def test_a_pull_stopped_early_leaves_no_export_behind(tmp_path, monkeypatch):
-    import asyncio
+@pytest.fixture
+def spool(tmp_path, monkeypatch):
+    """Where temporary files go: downloaded exports included."""
     import tempfile
 
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    folder = tmp_path / "spool"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+async def test_a_pull_stopped_early_leaves_no_export_behind(tmp_path, spool):
+    import asyncio
+
     store = shop()
     for _ in range(6):
         store.place_order("MUG", 1)
+    # The newest span is still exporting when the pull stops.
+    on_completion(store, hold=lambda operation: operation["id"] == max(store.bulk_operations))
     async with client(tmp_path, store, bulk_parts=3) as om:
         running = asyncio.all_tasks()
         pages = om.engine.adapter("shopify").pull_orders(None)
         first = await anext(pages)
-        for _ in range(20):  # let the later exports download meanwhile
-            await asyncio.sleep(0)
-        assert len(list(spool.iterdir())) > 1
+        for _ in range(1000):  # the second span downloads meanwhile
+            if len(list(spool.iterdir())) == 2:
+                break
+            await asyncio.sleep(0.001)
+        assert len(list(spool.iterdir())) == 2
         await pages.aclose()
         assert asyncio.all_tasks() == running  # nothing still awaiting an export
     assert len(first.items) == 2
     assert list(spool.iterdir()) == []
+    # Cancelled, the newest export no longer holds one of the app's places.
+    assert statuses(store) == ["COMPLETED", "COMPLETED", "CANCELED"]
 
 
-async def test_spans_shopify_cannot_take_yet_are_exported_as_one_after_the_others(tmp_path):
+async def test_a_failed_export_stops_the_pull_and_the_rest_are_cancelled(tmp_path, spool):
+    store = shop()
+    store.edit_quantity("MUG", 100)
+    placed = [store.place_order("MUG", 1) for _ in range(6)]
+
+    def failing(operation):
+        if operation["id"] == sorted(store.bulk_operations)[1]:
+            operation.update(status="FAILED", error_code="INTERNAL_SERVER_ERROR")
+
+    on_completion(store, before=failing, hold=lambda operation: operation["status"] == "FAILED")
+    async with client(tmp_path, store, bulk_parts=3) as om:
+        await om.set_stock("MUG", 100)
+        report = await om.sync()
+        stored = await om.orders(limit=100)
+    [error] = report.channels["shopify"].errors
+    assert "the bulk export ended FAILED (INTERNAL_SERVER_ERROR)" in error
+    assert sorted(s.order.external_id for s in stored) == sorted(placed[:2])  # the first span
+    assert statuses(store) == ["COMPLETED", "FAILED", "CANCELED"]
+    assert list(spool.iterdir()) == []
+
+
+async def test_spans_shopify_cannot_take_yet_follow_as_one_once_a_place_is_free(tmp_path):
     store = shop()
     store.edit_quantity("MUG", 100)
     placed = [store.place_order("MUG", 1) for _ in range(10)]
-    await others_export(store, 3)
+    await earlier_exports(store, 3)
+    started = []
+    on_completion(store, before=lambda _: started.append(len(store.bulk_operations)))
     async with client(tmp_path, store) as om:
         await om.set_stock("MUG", 100)
         report = await om.sync()
@@ -243,35 +307,36 @@ async def test_spans_shopify_cannot_take_yet_are_exported_as_one_after_the_other
     assert first.startswith("created_at:<'")
     lower = second.split(" ")[1].removeprefix("created_at:<")
     assert rest == f"created_at:>={lower}"  # from where the second ends, to the newest
+    # The rest started once the first span was exported, before the second was.
+    assert started == [5, 6, 6]
 
 
-async def test_a_rest_of_the_export_that_cannot_start_fails_the_pull_to_be_run_again(tmp_path):
+async def test_the_rest_of_an_export_that_cannot_start_fails_the_pull(tmp_path):
     store = shop()
     store.edit_quantity("MUG", 100)
     for _ in range(10):
         store.place_order("MUG", 1)
-    await others_export(store, 3)
-    complete = store._complete
+    await earlier_exports(store, 3)
 
-    def completing(operation):  # meanwhile the other app takes every place left
-        complete(operation)
+    def more(_):  # meanwhile more exports of the app take every place left
         if len(store.bulk_operations) == 5:
-            for other in list(store.bulk_operations.values())[:2]:
+            for _ in range(2):
                 number = store.next_number()
-                store.bulk_operations[number] = {**other, "id": number, "status": "RUNNING"}
+                earlier = store.bulk_operations[min(store.bulk_operations)]
+                store.bulk_operations[number] = {**earlier, "id": number}
 
-    store._complete = completing
+    on_completion(store, after=more)
     async with client(tmp_path, store) as om:
         await om.set_stock("MUG", 100)
         report = await om.sync()
         again = await om.sync()  # still a first sync: nothing marked the orders as read
         stored = await om.orders(limit=100)
     [error] = report.channels["shopify"].errors
-    assert "the bulk export of the newer orders did not start" in error
-    assert "the next sync exports them again" in error
+    assert "Shopify started no bulk export for the newest orders" in error
+    assert "The next sync exports every order again" in error
     assert report.channels["shopify"].counts["orders_imported"] > 0  # the spans it read
-    assert len(searches(store)) == 7  # ours, the other app's, and no more
-    # The other app still holds every place: the next sync pages through the orders.
+    assert len(searches(store)) == 7  # the app's other exports, and two of this sync
+    # The places are still taken: the next sync pages through the orders.
     assert again.ok, again.to_dict()
     assert len(stored) == 10
 
@@ -280,14 +345,14 @@ async def test_a_first_sync_pages_when_shopify_takes_no_export(tmp_path):
     store = shop()
     store.edit_quantity("MUG", 100)
     placed = [store.place_order("MUG", 1) for _ in range(4)]
-    await others_export(store, 5)
+    await earlier_exports(store, 5)
     async with client(tmp_path, store) as om:
         await om.set_stock("MUG", 100)
         report = await om.sync()
         stored = await om.orders(limit=100)
     assert report.ok, report.to_dict()
     assert sorted(s.order.external_id for s in stored) == sorted(placed)
-    assert len(store.bulk_operations) == 5  # the other app's alone
+    assert len(store.bulk_operations) == 5  # the earlier ones alone
 
 
 async def test_before_api_2026_01_a_first_sync_is_one_export(tmp_path):
@@ -622,10 +687,8 @@ async def test_a_first_sync_quarantines_an_order_whose_bulk_lines_are_broken(tmp
     store = shop()
     store.edit_quantity("MUG", 100)
     placed = [store.place_order("MUG", 1) for _ in range(3)]
-    complete = store._complete
 
     def damaging(operation):  # the second order's line item arrives cut short
-        complete(operation)
         text = store.bulk_outputs.get(operation["id"], "")
         lines = text.splitlines(keepends=True)
         for n, line in enumerate(lines):
@@ -633,7 +696,7 @@ async def test_a_first_sync_quarantines_an_order_whose_bulk_lines_are_broken(tmp
                 lines[n] = line[:30] + "\n"
         store.bulk_outputs[operation["id"]] = "".join(lines)
 
-    store._complete = damaging
+    on_completion(store, after=damaging)
     async with client(tmp_path, store) as om:
         await om.set_stock("MUG", 100)
         report = await om.sync()

@@ -599,6 +599,23 @@ async def test_a_bulk_export_runs_completes_and_is_downloaded_without_the_token(
     assert rerun["bulkOperationRunQuery"]["userErrors"] == []
 
 
+async def test_a_cancelled_bulk_export_frees_its_place_and_an_ended_one_cannot_be(shop):
+    started = []
+    for _ in range(5):
+        run = await data(shop, Q.BULK_RUN, {"query": Q.bulk_orders()})
+        started.append(run["bulkOperationRunQuery"]["bulkOperation"]["id"])
+    cancel = (await data(shop, Q.BULK_CANCEL, {"id": started[0]}))["bulkOperationCancel"]
+    assert cancel["userErrors"] == []
+    assert cancel["bulkOperation"]["status"] == "CANCELED"
+    again = await data(shop, Q.BULK_RUN, {"query": Q.bulk_orders()})
+    assert again["bulkOperationRunQuery"]["userErrors"] == []  # the place it held
+    twice = (await data(shop, Q.BULK_CANCEL, {"id": started[0]}))["bulkOperationCancel"]
+    assert "cannot be canceled when it is CANCELED" in twice["userErrors"][0]["message"]
+    unknown = "gid://shopify/BulkOperation/1"
+    missing = (await data(shop, Q.BULK_CANCEL, {"id": unknown}))["bulkOperationCancel"]
+    assert missing["userErrors"][0]["field"] == ["id"]
+
+
 async def test_a_bulk_export_of_a_span_of_creation_times_holds_only_its_orders(shop):
     shop.add_listing("MUG", 10)
     placed = [shop.buy({"MUG": 1}) for _ in range(3)]  # a second apart

@@ -1,6 +1,6 @@
 """What adapter authors build on: the base classes, capabilities, limits and results."""
 
-from omnisync._tasks import in_thread
+from omnisync._tasks import cancel_and_wait, in_thread
 from omnisync.adapters._base import Adapter, AdapterSettings, ChannelContext, secret
 from omnisync.adapters._capabilities import CAPABILITY_METHODS, Capability, Limits, RateLimit
 from omnisync.adapters._http import BasicAuth, HeaderAuth, HTTPAdapter, HTTPSettings, QueryAuth
@@ -25,6 +25,7 @@ __all__ = [
     "RateLimit",
     "RejectedRecord",
     "WebhookEvent",
+    "cancel_and_wait",
     "in_thread",
     "map_records",
     "resend_after_stale",

@@ -86,13 +86,15 @@ async def _pages(
     Each page is committed in a thread while the next one is fetched, so the channel's round
     trips and omnisync's writes overlap; pages still commit one after another, in order. The
     cursor moves only after the records it covers are committed: to a page's checkpoint as
-    it lands, and to the newest change seen once the stream is read to the end. ``apply``
-    adds the incidents it finds to ``incidents``.
+    it lands and, once the stream is read to the end, to its last checkpoint or, when it gave
+    none, to the newest change seen (never back). ``apply`` adds the incidents it finds to
+    ``incidents``.
     """
     with ctx.store.reading() as tx:
         cursor = tx.cursor(channel.name, stream)
     since = cursor - ctx.overlap(channel) if cursor is not None else None
     newest = cursor
+    checkpoint: datetime | None = None
     stream_pages = pages(since)
     committing: asyncio.Task[Committed] | None = None
     records = 0
@@ -120,6 +122,7 @@ async def _pages(
     try:
         async for page in stream_pages:
             await landed()
+            checkpoint = page.checkpoint or checkpoint
             committing = asyncio.ensure_future(_commit_page(ctx, channel, stream, page, apply))
             records = len(page.items) + len(page.rejects)
         await landed()
@@ -137,6 +140,10 @@ async def _pages(
         close = getattr(stream_pages, "aclose", None)
         if close is not None:
             await close()
+    # A checkpoint is the adapter's word for how far the stream is complete; the newest
+    # change seen is not, when its pages do not run in order of change (a bulk export).
+    if checkpoint is not None:
+        newest = checkpoint if cursor is None else max(checkpoint, cursor)
     if newest is not None:
         with ctx.store.transaction() as tx:
             tx.set_cursor(channel.name, stream, newest, utcnow())

@@ -19,6 +19,7 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import aclosing, closing
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
@@ -37,6 +38,7 @@ from omnisync.adapters import (
     RateLimit,
     RejectedRecord,
     WebhookEvent,
+    cancel_and_wait,
     in_thread,
     map_records,
     resend_after_stale,
@@ -46,6 +48,7 @@ from omnisync.errors import (
     ChannelError,
     ConfigError,
     InvalidPayloadError,
+    OmnisyncError,
     PermanentError,
     RateLimitedError,
     RecordError,
@@ -93,8 +96,8 @@ class ShopifySettings(HTTPSettings):
     The first sync of a shop exports its orders by bulk operation unless ``bulk_first_sync``
     is off: from API 2026-01, ``bulk_parts`` operations at once, each over a span of the
     orders' creation times (one operation before 2026-01, which runs one at a time), so that
-    the oldest orders import while Shopify still exports the newer ones. Each operation is
-    polled every ``bulk_poll_seconds``.
+    the oldest orders import while Shopify still exports the newer ones. The export being
+    read next is polled every ``bulk_poll_seconds``.
     """
 
     shop: str | None = None
@@ -117,6 +120,34 @@ def _order_key(payload: JsonValue) -> str:
     if isinstance(payload, dict):
         return numeric_id(payload.get("legacyResourceId") or payload.get("id") or "unknown")
     return "unknown"
+
+
+# Shopify's codes for a bulk query refused because the app's places in the shop are taken
+# (BulkOperationUserErrorCode): five from API 2026-01, one before.
+_PLACES_TAKEN = ("LIMIT_REACHED", "OPERATION_IN_PROGRESS")
+
+
+class _Refused(Exception):
+    """Shopify did not start a bulk export; ``code`` says why."""
+
+    def __init__(self, code: str | None, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class _Exports:
+    """A first sync's bulk exports: those Shopify started, oldest span first; the span the
+    others cover together when it took fewer than asked; and the operations not complete yet,
+    cancelled if the pull stops before it reads them."""
+
+    started: list[dict[str, Any]] = field(default_factory=list)
+    rest: Span | None = None
+    unfinished: set[str] = field(default_factory=set)
+
+    def began(self) -> datetime:
+        """When the first export began, by Shopify's clock."""
+        return min(datetime.fromisoformat(op["createdAt"]) for op in self.started)
 
 
 class ShopifyAdapter(HTTPAdapter):
@@ -237,41 +268,46 @@ class ShopifyAdapter(HTTPAdapter):
 
     async def pull_orders(self, since: datetime | None) -> AsyncIterator[Page[Order]]:
         if since is None and self.settings.bulk_first_sync:
-            started, rest = await self._start_exports()
-            if started:
+            exports = await self._start_exports()
+            if exports is not None:
                 # Closed with this generator, not whenever it is collected: its exports go then.
-                async with aclosing(self._exported_pages(started, rest)) as pages:
+                async with aclosing(self._exported_pages(exports)) as pages:
                     async for page in pages:
                         yield page
-                # An export reads the orders over minutes: one changed after it read it is
-                # read again, with everything changed since the first export began (by
-                # Shopify's clock), so the sync ends as current as a paged one.
-                since = min(datetime.fromisoformat(op["createdAt"]) for op in started)
+                return
         async for page in self._paged_orders(since):
             yield page
 
-    async def _start_exports(self) -> tuple[list[dict[str, Any]], Span | None]:
+    async def _start_exports(self) -> _Exports | None:
         """Start a first sync's bulk exports, one per span of creation time, as many as
-        Shopify takes at once. Returns those started and, when it took fewer (another app's
-        exports hold the rest of its places), the span the others cover together, to export
-        once the started ones are done; none started means paging instead."""
+        Shopify takes at once; ``None`` (page instead) when it takes none. The places are the
+        app's in the shop: its own earlier exports (a sync stopped half-way, another process
+        with the same token) may hold some."""
         spans = await self._export_spans()
-        started: list[dict[str, Any]] = []
-        for span in spans:
-            operation = await self._run_export(span)
-            if isinstance(operation, str):
-                if not started:
-                    log.warning("bulk export not started (%s); paging instead", operation)
-                    return [], None
-                log.info(
-                    "%d of %d parts of the bulk export started (%s); the rest follows as one",
-                    len(started),
-                    len(spans),
-                    operation,
-                )
-                return started, (span[0], None)
-            started.append(operation)
-        return started, None
+        exports = _Exports()
+        try:
+            for span in spans:
+                try:
+                    operation = await self._run_export(span)
+                except _Refused as refused:
+                    if not exports.started:
+                        log.warning("bulk export not started (%s); paging instead", refused)
+                        return None
+                    self._check_places_taken(refused)
+                    log.info(
+                        "%d of %d parts of the bulk export started (%s); the rest follows as one",
+                        len(exports.started),
+                        len(spans),
+                        refused,
+                    )
+                    exports.rest = (span[0], None)
+                    break
+                exports.started.append(operation)
+                exports.unfinished.add(operation["id"])
+        except BaseException:
+            await self._cancel_exports(exports.unfinished)
+            raise
+        return exports
 
     async def _export_spans(self) -> list[Span]:
         """The spans of creation time to export apart: between the oldest and the newest
@@ -288,25 +324,39 @@ class ShopifyAdapter(HTTPAdapter):
             self.settings.bulk_parts,
         )
 
-    async def _run_export(self, span: Span) -> dict[str, Any] | str:
-        """Start the bulk export of ``span``'s orders: the operation, or why Shopify refused."""
+    async def _run_export(self, span: Span) -> dict[str, Any]:
+        """Start the bulk export of ``span``'s orders. Sent once, not retried after a lost
+        answer: a second operation would take another of the app's places."""
         query = q.bulk_orders(span_search(span))
-        run = (await self._graphql(q.BULK_RUN, {"query": query}))["bulkOperationRunQuery"]
+        answer = await self._graphql(q.BULK_RUN, {"query": query}, idempotent=False)
+        run = answer["bulkOperationRunQuery"]
         if run["userErrors"]:
-            return str(run["userErrors"][0].get("message"))
+            error = run["userErrors"][0]
+            raise _Refused(error.get("code"), str(error.get("message")))
         operation: dict[str, Any] = run["bulkOperation"]
         return operation
 
-    async def _exported_pages(
-        self, started: list[dict[str, Any]], rest: Span | None
-    ) -> AsyncGenerator[Page[Order], None]:
-        """The exports' orders a page at a time, oldest span first. A task of its own awaits
-        and downloads the exports meanwhile, so a span's orders import while Shopify is
-        still exporting the later spans."""
-        exports: asyncio.Queue[BulkFile | Exception | None] = asyncio.Queue()
-        fetching = asyncio.create_task(self._fetch_exports(started, rest, exports))
+    def _check_places_taken(self, refused: _Refused) -> None:
+        """Go on only if Shopify refused an export because the app's places are taken."""
+        if refused.code not in _PLACES_TAKEN:
+            raise PermanentError(
+                f"Shopify refused a bulk export: {refused} ({refused.code})", channel=self.channel
+            )
+
+    async def _exported_pages(self, exports: _Exports) -> AsyncGenerator[Page[Order], None]:
+        """The exports' orders a page at a time, oldest span first, while a task of its own
+        awaits and downloads the next exports: a span's orders import while Shopify still
+        exports the later spans.
+
+        The last page is a checkpoint at the moment the first export began, by Shopify's
+        clock: an export reads the orders over minutes, so an order changed meanwhile may be
+        in it as it was; the next pull reads again from there (less the overlap). Exports
+        not yet complete when the pull stops are cancelled.
+        """
+        files: asyncio.Queue[BulkFile | Exception | None] = asyncio.Queue()
+        fetching = asyncio.create_task(self._fetch_exports(exports, files))
         try:
-            while (export := await exports.get()) is not None:
+            while (export := await files.get()) is not None:
                 if isinstance(export, Exception):
                     raise export
                 with export, closing(export.orders(250)) as pages:
@@ -314,36 +364,63 @@ class ShopifyAdapter(HTTPAdapter):
                     # the app's event loop (its webhooks, its other channels) goes on meanwhile.
                     while (page := await in_thread(partial(self._bulk_page, pages))) is not None:
                         yield page
+            yield Page([], checkpoint=exports.began())
         finally:
-            fetching.cancel()
-            await asyncio.gather(fetching, return_exceptions=True)
-            while not exports.empty():  # downloaded, never read: the pull stopped first
-                if isinstance(left := exports.get_nowait(), BulkFile):
-                    left.__exit__(None, None, None)
+            try:
+                await cancel_and_wait(fetching)
+            finally:
+                while not files.empty():  # downloaded, never read: the pull stopped first
+                    if isinstance(left := files.get_nowait(), BulkFile):
+                        left.__exit__(None, None, None)
+                await self._cancel_exports(exports.unfinished)
 
     async def _fetch_exports(
-        self,
-        started: list[dict[str, Any]],
-        rest: Span | None,
-        exports: asyncio.Queue[BulkFile | Exception | None],
+        self, exports: _Exports, files: asyncio.Queue[BulkFile | Exception | None]
     ) -> None:
-        """Hand over each export's file in turn, then the rest's (started once the others
-        are done), then ``None``; or the error that stopped them, for the reader to raise."""
+        """Hand over each export's file in turn, oldest span first, then ``None``; or the
+        error that stopped them, for the reader to raise. The rest, when Shopify took fewer
+        than asked, is started as soon as a place is free, and read last."""
         try:
-            for operation in started:
-                await exports.put(await self._download_export(operation))
-            if rest is not None:
-                last = await self._run_export(rest)
-                if isinstance(last, str):
+            rest: dict[str, Any] | None = None
+            for operation in exports.started:
+                await files.put(await self._download_export(operation))
+                exports.unfinished.discard(operation["id"])
+                if exports.rest is not None and rest is None:
+                    rest = await self._start_rest(exports.rest, exports)
+            if exports.rest is not None:
+                if rest is None:
                     raise TransientError(
-                        f"the bulk export of the newer orders did not start ({last}); "
-                        "the next sync exports them again",
+                        "Shopify started no bulk export for the newest orders: the app's other "
+                        "exports hold every place. The next sync exports every order again",
                         channel=self.channel,
                     )
-                await exports.put(await self._download_export(last))
-            await exports.put(None)
+                await files.put(await self._download_export(rest))
+                exports.unfinished.discard(rest["id"])
+            await files.put(None)
         except Exception as exc:
-            await exports.put(exc)
+            await files.put(exc)
+
+    async def _start_rest(self, span: Span, exports: _Exports) -> dict[str, Any] | None:
+        """Start the export of the spans Shopify did not take at first: ``None`` while the
+        app's places are still taken."""
+        try:
+            operation = await self._run_export(span)
+        except _Refused as refused:
+            self._check_places_taken(refused)
+            return None
+        exports.unfinished.add(operation["id"])
+        return operation
+
+    async def _cancel_exports(self, unfinished: set[str]) -> None:
+        """Cancel exports no pull will read, so they stop holding the app's places (an export
+        may run for up to ten days, shopify.dev/docs/api/usage/bulk-operations/queries). At
+        best: one left running only holds its place until it ends."""
+        for operation in sorted(unfinished):
+            try:
+                await self._graphql(q.BULK_CANCEL, {"id": operation})
+            except OmnisyncError as exc:
+                log.info("bulk export %s not cancelled: %s", operation, exc)
+        unfinished.clear()
 
     def _bulk_page(
         self, pages: Iterator[tuple[list[dict[str, Any]], list[RejectedRecord]]]

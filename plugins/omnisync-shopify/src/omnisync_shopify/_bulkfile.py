@@ -33,7 +33,7 @@ from omnisync_shopify._mapping import numeric_id
 
 __all__ = ["BulkFile"]
 
-# The connections of BULK_ORDERS whose items come on lines of their own, by the kind of
+# The connections of bulk_orders() whose items come on lines of their own, by the kind of
 # their global ids (gid://shopify/KIND/123).
 _CHILDREN = {"LineItem": "lineItems", "ShippingLine": "shippingLines"}
 _BATCH = 5_000

@@ -33,6 +33,7 @@ def creation_spans(oldest: datetime, newest: datetime, parts: int) -> list[Span]
     are of equal length: a store's orders are not spread evenly over time, so the parts are
     not of equal size.
     """
+    oldest = oldest.replace(microsecond=0)
     seconds = int((newest - oldest).total_seconds())
     parts = max(1, min(parts, seconds + 1))  # so that no two cuts fall on the same second
     cuts = [oldest + timedelta(seconds=-(-seconds * k // parts)) for k in range(1, parts)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 __all__ = [
+    "BULK_CANCEL",
     "BULK_POLL",
     "BULK_RUN",
     "FULFILLMENT_CREATE",
@@ -149,6 +150,15 @@ mutation RunBulk($query: String!) {
   bulkOperationRunQuery(query: $query) {
     bulkOperation { id status createdAt }
     userErrors { code field message }
+  }
+}
+"""
+
+BULK_CANCEL = """
+mutation CancelBulk($id: ID!) {
+  bulkOperationCancel(id: $id) {
+    bulkOperation { id status }
+    userErrors { field message }
   }
 }
 """

@@ -18,7 +18,8 @@ graphql-core:
 - mutations ``inventorySetQuantities`` (version rules for ``@idempotent`` and
   ``changeFromQuantity``, idempotent replays, atomic user errors), ``fulfillmentCreate`` and
   ``bulkOperationRunQuery`` (up to five at a time; CREATED, RUNNING, COMPLETED on
-  successive polls; JSONL served from a storage host that must not be sent the access token);
+  successive polls; JSONL served from a storage host that must not be sent the access token)
+  and ``bulkOperationCancel``;
 - shoppers and the merchant (`ShopifySimulator.buy`, ``cancel``, ``refund``,
   ``edit_quantity``, ``touch_order``), whose changes are delivered as signed REST webhooks
   shaped like Shopify's REST resources (shopify.dev/docs/api/admin-rest, Order, Refund,

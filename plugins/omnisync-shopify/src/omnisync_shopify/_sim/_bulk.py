@@ -27,7 +27,7 @@ from graphql import (
 from omnisync.sim._app import SimError
 from omnisync_shopify._sim._connections import Context
 from omnisync_shopify._sim._cost import CostMixin, CostPlan
-from omnisync_shopify._sim._values import Record, gid, user_error
+from omnisync_shopify._sim._values import Record, gid, gid_number, user_error
 
 __all__ = ["BulkMixin"]
 
@@ -156,6 +156,25 @@ class BulkMixin(CostMixin):
             "error_code": None,
         }
         return {"bulkOperation": self._bulk_view(self.bulk_operations[number]), "userErrors": []}
+
+    def _bulk_operation_cancel(self, info: GraphQLResolveInfo[Context], id: str) -> Record:
+        """shopify.dev/docs/api/admin-graphql/latest/mutations/bulkOperationCancel: an
+        operation still created or running is cancelled (Shopify passes through CANCELING
+        first; the simulator cancels at once) and no longer holds a place. The messages are
+        the simulator's own."""
+        number = gid_number(id, "BulkOperation")
+        operation = self.bulk_operations.get(number) if number is not None else None
+        if operation is None:
+            return {
+                "bulkOperation": None,
+                "userErrors": [user_error(None, ["id"], "Bulk operation does not exist")],
+            }
+        if operation["status"] not in ("CREATED", "RUNNING"):
+            message = f"A bulk operation cannot be canceled when it is {operation['status']}"
+            view = self._bulk_view(operation)
+            return {"bulkOperation": view, "userErrors": [user_error(None, None, message)]}
+        operation.update(status="CANCELED", completed_at=self.stamp())
+        return {"bulkOperation": self._bulk_view(operation), "userErrors": []}
 
     def _bulk_query_problem(self, query: str) -> str | None:
         try:

@@ -161,6 +161,7 @@ type Mutation {
   inventorySetQuantities(input: InventorySetQuantitiesInput!): InventorySetQuantitiesPayload
   fulfillmentCreate(fulfillment: FulfillmentInput!, message: String): FulfillmentCreatePayload
   bulkOperationRunQuery(query: String!): BulkOperationRunQueryPayload
+  bulkOperationCancel(id: ID!): BulkOperationCancelPayload
 }
 """
 
@@ -699,6 +700,11 @@ type BulkOperation implements Node {
 type BulkOperationRunQueryPayload {
   bulkOperation: BulkOperation
   userErrors: [BulkOperationUserError!]!
+}
+
+type BulkOperationCancelPayload {
+  bulkOperation: BulkOperation
+  userErrors: [UserError!]!
 }
 
 type BulkOperationUserError {

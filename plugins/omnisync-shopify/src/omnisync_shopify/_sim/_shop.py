@@ -102,6 +102,7 @@ class ShopifySimulator(GraphQLMixin, FulfilmentMixin, InventoryMixin):
             "inventorySetQuantities": self._inventory_set_quantities,
             "fulfillmentCreate": self._fulfillment_create,
             "bulkOperationRunQuery": self._bulk_operation_run_query,
+            "bulkOperationCancel": self._bulk_operation_cancel,
         }
         self.route("POST", r"/admin/api/(?P<version>[^/]+)/graphql\.json", self._graphql)
         self.route("GET", r"/bulk-operation-outputs/(?P<number>\d+)\.jsonl", self._download)
