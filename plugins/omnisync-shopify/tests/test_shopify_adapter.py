@@ -2,6 +2,7 @@
 
 import json
 import re
+from datetime import datetime
 
 import httpx
 import pytest
@@ -193,9 +194,13 @@ async def test_an_order_changed_while_shopify_exports_is_read_by_the_next_sync(t
     async with client(tmp_path, store, channel={"overlap_seconds": 0}) as om:
         await om.set_stock("MUG", 100)
         first = await om.sync()
+        with om.engine.ctx.store.reading() as tx:
+            cursor = tx.cursor("shopify", "orders")
         second = await om.sync()
         stored = {s.order.external_id: s.order for s in await om.orders(limit=100)}
     assert first.ok and second.ok, (first.to_dict(), second.to_dict())
+    began = min(operation["created_at"] for operation in store.bulk_operations.values())
+    assert cursor == datetime.fromisoformat(began)  # when the first export began
     assert stored[placed[0]].status == OrderStatus.CANCELLED
     assert {stored[number].status for number in placed[1:]} == {OrderStatus.OPEN}
 
@@ -333,12 +338,55 @@ async def test_the_rest_of_an_export_that_cannot_start_fails_the_pull(tmp_path):
         stored = await om.orders(limit=100)
     [error] = report.channels["shopify"].errors
     assert "Shopify started no bulk export for the newest orders" in error
-    assert "The next sync exports every order again" in error
+    assert "The next sync starts over" in error
     assert report.channels["shopify"].counts["orders_imported"] > 0  # the spans it read
     assert len(searches(store)) == 7  # the app's other exports, and two of this sync
     # The places are still taken: the next sync pages through the orders.
     assert again.ok, again.to_dict()
     assert len(stored) == 10
+
+
+async def test_an_export_refused_for_another_reason_fails_the_pull_and_cancels_the_rest(
+    tmp_path,
+):
+    store = shop()
+    for _ in range(6):
+        store.place_order("MUG", 1)
+    problem, asked = store._bulk_query_problem, []
+
+    def second_invalid(query):
+        asked.append(query)
+        return "Invalid bulk query: refused on purpose" if len(asked) == 2 else problem(query)
+
+    store._bulk_query_problem = second_invalid
+    async with client(tmp_path, store) as om:
+        report = await om.sync()
+    [error] = report.channels["shopify"].errors
+    assert "Shopify refused a bulk export: Invalid bulk query: refused on purpose" in error
+    assert statuses(store) == ["CANCELED"]  # the first, started before the refusal
+
+
+async def test_starting_an_export_is_not_sent_again_when_its_answer_is_lost(tmp_path):
+    store = shop()
+    for _ in range(6):
+        store.place_order("MUG", 1)
+    inner = store.transport()
+
+    class LosingAnAnswer(httpx.AsyncBaseTransport):
+        lost = False
+
+        async def handle_async_request(self, request):
+            response = await inner.handle_async_request(request)
+            if not self.lost and b"bulkOperationRunQuery" in request.content:
+                self.lost = True  # Shopify started it; the answer never arrives
+                raise httpx.ReadError("the connection dropped", request=request)
+            return response
+
+    loaded = client(tmp_path, store).config
+    async with AsyncOmnisync(loaded, transports={"shopify": LosingAnAnswer()}) as om:
+        report = await om.sync()
+    assert report.channels["shopify"].errors
+    assert len(store.bulk_operations) == 1  # sent again, it would hold a second place
 
 
 async def test_a_first_sync_pages_when_shopify_takes_no_export(tmp_path):

@@ -36,8 +36,10 @@ class Page(Generic[T]):
     ``checkpoint``, when set, promises that every record updated before it has now been
     delivered: the engine may save it as the cursor once the page is committed, so a long first
     sync that stops half-way resumes there instead of starting over. A stream read to the end
-    leaves its cursor at its last checkpoint; one that gave none, at the newest change among
-    its records (right only when pages run in order of change).
+    leaves its cursor at its last checkpoint (a cursor never moves back); one that gave none,
+    at the newest change among its records, which is right only when pages run in order of
+    change. Records delivered after the last checkpoint and changed later than it are read
+    again by the next pull.
     """
 
     items: list[T]

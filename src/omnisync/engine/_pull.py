@@ -122,7 +122,8 @@ async def _pages(
     try:
         async for page in stream_pages:
             await landed()
-            checkpoint = page.checkpoint or checkpoint
+            if page.checkpoint is not None:
+                checkpoint = page.checkpoint
             committing = asyncio.ensure_future(_commit_page(ctx, channel, stream, page, apply))
             records = len(page.items) + len(page.rejects)
         await landed()

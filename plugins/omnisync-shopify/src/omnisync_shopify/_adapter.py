@@ -14,6 +14,8 @@ orders; webhooks are signed base64(HMAC-SHA256(body, client secret)) in
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import logging
 import uuid
@@ -48,7 +50,6 @@ from omnisync.errors import (
     ChannelError,
     ConfigError,
     InvalidPayloadError,
-    OmnisyncError,
     PermanentError,
     RateLimitedError,
     RecordError,
@@ -96,8 +97,8 @@ class ShopifySettings(HTTPSettings):
     The first sync of a shop exports its orders by bulk operation unless ``bulk_first_sync``
     is off: from API 2026-01, ``bulk_parts`` operations at once, each over a span of the
     orders' creation times (one operation before 2026-01, which runs one at a time), so that
-    the oldest orders import while Shopify still exports the newer ones. The export being
-    read next is polled every ``bulk_poll_seconds``.
+    the oldest orders import while Shopify still exports the newer ones. The next export to
+    download is polled every ``bulk_poll_seconds``.
     """
 
     shop: str | None = None
@@ -125,6 +126,8 @@ def _order_key(payload: JsonValue) -> str:
 # Shopify's codes for a bulk query refused because the app's places in the shop are taken
 # (BulkOperationUserErrorCode): five from API 2026-01, one before.
 _PLACES_TAKEN = ("LIMIT_REACHED", "OPERATION_IN_PROGRESS")
+# How long a stopped pull spends cancelling the exports it will not read.
+_CANCEL_SECONDS = 10.0
 
 
 class _Refused(Exception):
@@ -138,8 +141,8 @@ class _Refused(Exception):
 @dataclass
 class _Exports:
     """A first sync's bulk exports: those Shopify started, oldest span first; the span the
-    others cover together when it took fewer than asked; and the operations not complete yet,
-    cancelled if the pull stops before it reads them."""
+    others cover together when it took fewer than asked; and the operations not downloaded
+    yet, cancelled if the pull stops before it reads them."""
 
     started: list[dict[str, Any]] = field(default_factory=list)
     rest: Span | None = None
@@ -304,7 +307,7 @@ class ShopifyAdapter(HTTPAdapter):
                     break
                 exports.started.append(operation)
                 exports.unfinished.add(operation["id"])
-        except BaseException:
+        except (Exception, asyncio.CancelledError):
             await self._cancel_exports(exports.unfinished)
             raise
         return exports
@@ -379,7 +382,7 @@ class ShopifyAdapter(HTTPAdapter):
     ) -> None:
         """Hand over each export's file in turn, oldest span first, then ``None``; or the
         error that stopped them, for the reader to raise. The rest, when Shopify took fewer
-        than asked, is started as soon as a place is free, and read last."""
+        than asked, is tried each time one of these exports has completed, and read last."""
         try:
             rest: dict[str, Any] | None = None
             for operation in exports.started:
@@ -391,7 +394,7 @@ class ShopifyAdapter(HTTPAdapter):
                 if rest is None:
                     raise TransientError(
                         "Shopify started no bulk export for the newest orders: the app's other "
-                        "exports hold every place. The next sync exports every order again",
+                        "exports hold every place. The next sync starts over",
                         channel=self.channel,
                     )
                 await files.put(await self._download_export(rest))
@@ -414,13 +417,25 @@ class ShopifyAdapter(HTTPAdapter):
     async def _cancel_exports(self, unfinished: set[str]) -> None:
         """Cancel exports no pull will read, so they stop holding the app's places (an export
         may run for up to ten days, shopify.dev/docs/api/usage/bulk-operations/queries). At
-        best: one left running only holds its place until it ends."""
-        for operation in sorted(unfinished):
-            try:
-                await self._graphql(q.BULK_CANCEL, {"id": operation})
-            except OmnisyncError as exc:
-                log.info("bulk export %s not cancelled: %s", operation, exc)
+        best, together, and for `_CANCEL_SECONDS` at most: the pull stopped, often because
+        Shopify is unwell, and one left running only holds its place until it ends."""
+        ids, answers = sorted(unfinished), []
         unfinished.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_CANCEL_SECONDS):
+                answers = await asyncio.gather(
+                    *(self._graphql(q.BULK_CANCEL, {"id": operation}) for operation in ids),
+                    return_exceptions=True,
+                )
+        for operation, answer in itertools.zip_longest(ids, answers):
+            if answer is None:
+                problem: object = "no answer in time"
+            elif isinstance(answer, BaseException):
+                problem = answer
+            else:
+                problem = answer["bulkOperationCancel"]["userErrors"]
+            if problem:
+                log.info("bulk export %s not cancelled: %s", operation, problem)
 
     def _bulk_page(
         self, pages: Iterator[tuple[list[dict[str, Any]], list[RejectedRecord]]]
