@@ -143,6 +143,22 @@ def on_completion(store, before=None, after=None, hold=None):
     store._complete = completing
 
 
+def exports_at_each_completion(store):
+    """How many bulk exports the store had each time it completed one, as it goes."""
+    seen = []
+    on_completion(store, before=lambda _: seen.append(len(store.bulk_operations)))
+    return seen
+
+
+async def first_sync(tmp_path, store, **settings):
+    """A first sync of the store's orders: its report, and the ids of the orders stored."""
+    async with client(tmp_path, store, **settings) as om:
+        await om.set_stock("MUG", 100)
+        report = await om.sync()
+        stored = [s.order.external_id for s in await om.orders(limit=100)]
+    return report, stored
+
+
 async def earlier_exports(store, count):
     """Bulk exports of this app that hold ``count`` of its places in the store (a sync
     stopped half-way, another process with the same token): they never complete here."""
@@ -160,15 +176,11 @@ async def test_a_first_sync_exports_spans_of_creation_time_at_once_each_order_on
     store = shop()
     store.edit_quantity("MUG", 100)
     placed = [store.place_order("MUG", 1) for _ in range(12)]  # a second apart
-    started = []
-    on_completion(store, before=lambda _: started.append(len(store.bulk_operations)))
-    async with client(tmp_path, store) as om:
-        await om.set_stock("MUG", 100)
-        report = await om.sync()
-        stored = await om.orders(limit=100)
+    started = exports_at_each_completion(store)
+    report, stored = await first_sync(tmp_path, store)
     assert report.ok, report.to_dict()
     assert report.channels["shopify"].counts["orders_imported"] == 12
-    assert sorted(s.order.external_id for s in stored) == sorted(placed)
+    assert sorted(stored) == sorted(placed)
     assert started[0] == 5  # all five started before the first was done
     spans = searches(store)
     assert len(spans) == 5
@@ -283,31 +295,24 @@ async def test_a_failed_export_stops_the_pull_and_the_rest_are_cancelled(tmp_pat
             operation.update(status="FAILED", error_code="INTERNAL_SERVER_ERROR")
 
     on_completion(store, before=failing, hold=lambda operation: operation["status"] == "FAILED")
-    async with client(tmp_path, store, bulk_parts=3) as om:
-        await om.set_stock("MUG", 100)
-        report = await om.sync()
-        stored = await om.orders(limit=100)
+    report, stored = await first_sync(tmp_path, store, bulk_parts=3)
     [error] = report.channels["shopify"].errors
     assert "the bulk export ended FAILED (INTERNAL_SERVER_ERROR)" in error
-    assert sorted(s.order.external_id for s in stored) == sorted(placed[:2])  # the first span
+    assert sorted(stored) == sorted(placed[:2])  # the first span
     assert statuses(store) == ["COMPLETED", "FAILED", "CANCELED"]
     assert list(spool.iterdir()) == []
 
 
-async def test_spans_shopify_cannot_take_yet_follow_as_one_once_a_place_is_free(tmp_path):
+async def test_spans_shopify_cannot_take_yet_follow_as_one_once_one_of_ours_is_done(tmp_path):
     store = shop()
     store.edit_quantity("MUG", 100)
     placed = [store.place_order("MUG", 1) for _ in range(10)]
     await earlier_exports(store, 3)
-    started = []
-    on_completion(store, before=lambda _: started.append(len(store.bulk_operations)))
-    async with client(tmp_path, store) as om:
-        await om.set_stock("MUG", 100)
-        report = await om.sync()
-        stored = await om.orders(limit=100)
+    started = exports_at_each_completion(store)
+    report, stored = await first_sync(tmp_path, store)
     assert report.ok, report.to_dict()
     assert report.channels["shopify"].counts["orders_imported"] == 10
-    assert sorted(s.order.external_id for s in stored) == sorted(placed)
+    assert sorted(stored) == sorted(placed)
     first, second, rest = searches(store)[3:]
     assert first.startswith("created_at:<'")
     lower = second.split(" ")[1].removeprefix("created_at:<")
@@ -394,12 +399,9 @@ async def test_a_first_sync_pages_when_shopify_takes_no_export(tmp_path):
     store.edit_quantity("MUG", 100)
     placed = [store.place_order("MUG", 1) for _ in range(4)]
     await earlier_exports(store, 5)
-    async with client(tmp_path, store) as om:
-        await om.set_stock("MUG", 100)
-        report = await om.sync()
-        stored = await om.orders(limit=100)
+    report, stored = await first_sync(tmp_path, store)
     assert report.ok, report.to_dict()
-    assert sorted(s.order.external_id for s in stored) == sorted(placed)
+    assert sorted(stored) == sorted(placed)
     assert len(store.bulk_operations) == 5  # the earlier ones alone
 
 
@@ -421,10 +423,10 @@ async def test_before_api_2026_01_a_first_sync_is_one_export(tmp_path):
     async with AsyncOmnisync(loaded, transports={"shopify": Older()}) as om:
         await om.set_stock("MUG", 100)
         report = await om.sync()
-        stored = await om.orders(limit=100)
+        stored = [s.order.external_id for s in await om.orders(limit=100)]
     assert report.ok, report.to_dict()
     assert "/admin/api/2025-10/graphql.json" in seen
-    assert sorted(s.order.external_id for s in stored) == sorted(placed)
+    assert sorted(stored) == sorted(placed)
     assert searches(store) == [None]
 
 
