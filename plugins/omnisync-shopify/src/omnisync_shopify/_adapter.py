@@ -419,6 +419,8 @@ class ShopifyAdapter(HTTPAdapter):
         may run for up to ten days, shopify.dev/docs/api/usage/bulk-operations/queries). At
         best, together, and for `_CANCEL_SECONDS` at most: the pull stopped, often because
         Shopify is unwell, and one left running only holds its place until it ends."""
+        if not unfinished:
+            return
         ids, answers = sorted(unfinished), []
         unfinished.clear()
         with contextlib.suppress(TimeoutError):
