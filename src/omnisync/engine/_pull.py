@@ -94,7 +94,7 @@ async def _pages(
         cursor = tx.cursor(channel.name, stream)
     since = cursor - ctx.overlap(channel) if cursor is not None else None
     newest = cursor
-    checkpoint: datetime | None = None
+    checkpointed = False
     stream_pages = pages(since)
     committing: asyncio.Task[Committed] | None = None
     records = 0
@@ -122,8 +122,7 @@ async def _pages(
     try:
         async for page in stream_pages:
             await landed()
-            if page.checkpoint is not None:
-                checkpoint = page.checkpoint
+            checkpointed = checkpointed or page.checkpoint is not None
             committing = asyncio.ensure_future(_commit_page(ctx, channel, stream, page, apply))
             records = len(page.items) + len(page.rejects)
         await landed()
@@ -141,11 +140,10 @@ async def _pages(
         close = getattr(stream_pages, "aclose", None)
         if close is not None:
             await close()
-    # A checkpoint is the adapter's word for how far the stream is complete; the newest
-    # change seen is not, when its pages do not run in order of change (a bulk export).
-    if checkpoint is not None:
-        newest = checkpoint if cursor is None else max(checkpoint, cursor)
-    if newest is not None:
+    # A checkpoint is the adapter's word for how far the stream is complete, saved as its
+    # page committed; the newest change seen stands in only for a stream that gave none (it
+    # is wrong when pages do not run in order of change, as in a bulk export).
+    if not checkpointed and newest is not None:
         with ctx.store.transaction() as tx:
             tx.set_cursor(channel.name, stream, newest, utcnow())
 
