@@ -6,8 +6,11 @@ import pytest
 
 from omnisync._time import utcnow
 from omnisync.adapters import Capability
+from omnisync.engine import _push
 from omnisync.engine._counts import apply_count
-from omnisync.engine._push import plan_push
+from omnisync.engine._push import plan_push, plan_pushes
+from omnisync.errors import StoreError
+from omnisync.store import Transaction
 from omnisync.store import _schema as t
 from tests.helpers import T0, world
 
@@ -162,3 +165,119 @@ async def test_a_channel_no_longer_configured_stops_collecting_changes(tmp_path)
         with om.store.reading() as tx:
             assert tx.push_plan("gone") is None
             assert tx.pending("gone") == {}
+
+
+RULES = {"shop": {"buffer": 2}, "market": {"percentage": 50}, "pos": {"max_quantity": 6}}
+
+
+def together(tmp_path):
+    """Three channels with rules of their own, selling a bundle too."""
+    return world(
+        tmp_path,
+        stock=STOCK,
+        markets=tuple(RULES),
+        channel_options=RULES,
+        bundles={"KIT": {"A": 1, "C": 2}},
+    )
+
+
+def stock_reads(monkeypatch):
+    """How many times stock is read from the store from now on."""
+    reads = []
+    original = Transaction.stock_cells
+
+    def counted(self, *args, **kwargs):
+        reads.append(args[0] if args else kwargs.get("skus"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Transaction, "stock_cells", counted)
+    return reads
+
+
+def shown(w):
+    return {name: {sku: w.market(name).shown(sku) for sku in (*STOCK, "KIT")} for name in RULES}
+
+
+async def test_channels_planned_together_get_what_each_would_alone(tmp_path, monkeypatch):
+    w = together(tmp_path)
+    async with w.client as om:
+        await om.sync()
+        w.erp.set("A", 4, "WH1")
+        w.erp.set("D", 1, "WH1")
+        w.market("market").buy({"C": 3})
+        await om.engine.run_step("erp", Capability.PULL_STOCK)
+        await om.engine.run_step("market", Capability.PULL_ORDERS)
+        channels = [om.engine.ctx.channels[name] for name in RULES]
+        alone = {channel.name: plan(om, channel.name) for channel in channels}
+        reads = stock_reads(monkeypatch)
+        planned = plan_pushes(om.engine.ctx, channels)
+    assert len(reads) == 1  # one read of the changed SKUs' stock, for every channel
+    assert {name: p.seen for name, p in planned.items()} == {n: p.seen for n, p in alone.items()}
+    assert planned == alone
+    assert {u.sku: u.quantity for u in planned["shop"].updates} == {
+        "A": 2,
+        "C": 5,
+        "D": 0,
+        "KIT": 1,
+    }
+
+
+async def test_the_pushes_of_one_sync_read_their_changes_once(tmp_path, monkeypatch):
+    w = together(tmp_path)
+    async with w.client as om:
+        await om.sync()
+        w.erp.set("A", 4, "WH1")
+        w.erp.set("C", 9, "WH1")
+        await om.engine.run_step("erp", Capability.PULL_STOCK)
+        reads = stock_reads(monkeypatch)
+        report = await om.engine.sync(list(RULES), only={Capability.PUSH_STOCK})
+    assert not any(channel.errors for channel in report.channels.values())
+    assert len(reads) == 1
+    assert shown(w) == {
+        "shop": {"A": 2, "B": 8, "C": 7, "D": 8, "KIT": 2},  # 2 held back
+        "market": {"A": 2, "B": 5, "C": 4, "D": 5, "KIT": 2},  # half
+        "pos": {"A": 4, "B": 6, "C": 6, "D": 6, "KIT": 4},  # at most 6
+    }
+
+
+async def test_a_change_after_the_pushes_looked_stays_pending_for_each(tmp_path, monkeypatch):
+    w = together(tmp_path)
+    async with w.client as om:
+        await om.sync()
+        w.erp.set("B", 8, "WH1")
+        await om.engine.run_step("erp", Capability.PULL_STOCK)
+        looked = _push._look
+
+        def count_lands_after_the_look(ctx, channels):
+            scopes = looked(ctx, channels)
+            now = utcnow()
+            with om.store.transaction() as tx:
+                apply_count(tx, "B", "main", 6, now, source="erp", now=now)
+            return scopes
+
+        monkeypatch.setattr(_push, "_look", count_lands_after_the_look)
+        await om.engine.sync(list(RULES), only={Capability.PUSH_STOCK})
+        assert [w.market(name).shown("B") for name in RULES] == [6, 4, 6]  # from 8
+        monkeypatch.setattr(_push, "_look", looked)
+        assert all("B" in plan(om, name).seen for name in RULES)
+        await om.engine.sync(list(RULES), only={Capability.PUSH_STOCK})
+    assert [w.market(name).shown("B") for name in RULES] == [4, 3, 6]  # from 6
+
+
+async def test_when_the_shared_look_fails_each_push_looks_alone(tmp_path, monkeypatch):
+    w = together(tmp_path)
+    async with w.client as om:
+        await om.sync()
+        w.erp.set("D", 3, "WH1")
+        await om.engine.run_step("erp", Capability.PULL_STOCK)
+        looked = _push._look
+
+        def failing_together(ctx, channels):
+            if len(channels) > 1:
+                raise StoreError("the store went away for a moment")
+            return looked(ctx, channels)
+
+        monkeypatch.setattr(_push, "_look", failing_together)
+        report = await om.engine.sync(list(RULES), only={Capability.PUSH_STOCK})
+    assert not any(channel.errors for channel in report.channels.values())
+    assert [w.market(name).shown("D") for name in RULES] == [1, 1, 3]

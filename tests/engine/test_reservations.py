@@ -17,8 +17,8 @@ from omnisync.engine._context import EngineContext
 from omnisync.engine._counts import apply_count
 from omnisync.engine._importer import ImportOutcome, import_order
 from omnisync.models import OrderStatus, RiskLevel
+from omnisync.store import SCHEMA_VERSION, open_store
 from omnisync.store import _schema as t
-from omnisync.store import open_store
 from tests.helpers import T0, config, line, order
 
 
@@ -344,7 +344,7 @@ def test_a_store_from_before_held_units_were_kept_gets_them_from_its_reservation
         tx.conn.execute(text("UPDATE omnisync_meta SET value = '3' WHERE key = 'schema_version'"))
     h.store.close()
     h.store = open_store(url)
-    assert h.store.schema_version == 4
+    assert h.store.schema_version == SCHEMA_VERSION
     assert {(sku, at): h.cell(sku, at) for sku, at in before} == before
     assert _held_kept(h) == _held_added_up(h) != {}
     h.imp(order("1", line("1", "A", 3, cancelled_quantity=3), line("2", "B", 1), minutes=1))

@@ -4,10 +4,13 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.schema import CreateTable
 
 from omnisync.errors import ConfigError, SchemaVersionError, StoreError
 from omnisync.models import Fulfilment, FulfilmentLine
 from omnisync.store import SCHEMA_VERSION, _store, open_store
+from omnisync.store import _schema as t
 from tests.helpers import T0, stores
 
 
@@ -176,6 +179,26 @@ def test_a_push_that_read_an_old_change_does_not_clear_a_new_one(store):
         assert tx.pending("shop").keys() == {"A"}
 
 
+def test_lookups_by_sku_find_every_sku_as_written(store):
+    # SKUs are looked up as one list parameter (a JSON array on SQLite, an array on
+    # PostgreSQL): quotes, backslashes, commas, braces and accents must come back unchanged,
+    # and a list longer than one statement's chunk must be read whole.
+    odd = ['A"1', "B\\2", "C,3", "{D}", "É-4", "F 5", "[6]", "null", "'7'"]
+    many = [f"SKU-{number:05d}" for number in range(6_000)]
+    with store.transaction() as tx:
+        tx.ensure_skus(odd + many, T0)
+        tx.acknowledge("shop", dict.fromkeys(odd + many, 1), T0)
+        for sku in odd:
+            tx.write_stock_level(sku, "main", 2, T0, "test")
+    with store.reading() as tx:
+        assert tx.known_skus([*odd, "unknown", 'A"']) == set(odd)
+        assert tx.known_skus(many) == set(many)
+        assert tx.acknowledged("shop", [*odd, *many]).keys() == {*odd, *many}
+        assert tx.acknowledged("shop", []) == {}
+        cells = tx.stock_cells(odd, times=False)
+        assert {sku: cells[sku]["main"].on_hand for sku in odd} == dict.fromkeys(odd, 2)
+
+
 def test_a_database_restart_fails_one_transaction_and_the_next_reconnects(pg, pg_url):
     if pg.data is None:
         pytest.skip("the server is not one these tests started, so they cannot restart it")
@@ -206,7 +229,7 @@ def test_a_store_at_schema_1_is_migrated(store, url, tmp_path):
         tx.conn.execute(text("UPDATE omnisync_meta SET value = '1' WHERE key = 'schema_version'"))
     store.close()
     migrated = open_store(url)
-    assert migrated.schema_version == SCHEMA_VERSION == 4
+    assert migrated.schema_version == SCHEMA_VERSION == 5
     assert _shape(migrated) == _shape_of_a_new_store(tmp_path)
     with migrated.transaction() as tx:
         order = Fulfilment(
@@ -223,6 +246,55 @@ def test_a_store_at_schema_1_is_migrated(store, url, tmp_path):
         tx.mark_pending(["A"])
         assert tx.pending("shop").keys() == {"A"}
     migrated.close()
+
+
+def test_a_store_at_schema_4_keeps_its_rows_and_looks_skus_up_by_key(store, url, tmp_path):
+    keyed = [t.skus, t.stock_levels, t.stock_held, t.acknowledged, t.pending_pushes]
+    with store.transaction() as tx:
+        tx.ensure_skus(["A", "B"], T0)
+        tx.write_stock_level("A", "main", 3, T0, "test")
+        tx.conn.execute(t.stock_held.insert().values(sku="A", location="main", held=1))
+        tx.acknowledge("shop", {"A": 2, "B": 0}, T0)
+        tx.set_push_plan("shop", "f" * 64, T0, complete=True)
+        tx.mark_pending(["B"])
+        before = {table.name: _rows(tx, table) for table in keyed}
+        if store.dialect == "sqlite":  # the tables as schema 4 made them, with a rowid
+            for table in keyed:
+                made = str(CreateTable(table).compile(tx.conn)).replace("WITHOUT ROWID", "")
+                tx.conn.execute(text(f"ALTER TABLE {table.name} RENAME TO old"))
+                tx.conn.execute(text(made))
+                tx.conn.execute(text(f"INSERT INTO {table.name} SELECT * FROM old"))
+                tx.conn.execute(text("DROP TABLE old"))
+            assert _with_rowid(tx, keyed) == {table.name for table in keyed}
+        tx.conn.execute(text("UPDATE omnisync_meta SET value = '4' WHERE key = 'schema_version'"))
+    store.close()
+    migrated = open_store(url)
+    assert migrated.schema_version == SCHEMA_VERSION
+    assert _shape(migrated) == _shape_of_a_new_store(tmp_path)
+    with migrated.transaction() as tx:
+        assert {table.name: _rows(tx, table) for table in keyed} == before
+        assert _with_rowid(tx, keyed) == set()
+        tx.mark_pending(["A"])
+        assert tx.pending("shop").keys() == {"A", "B"}
+    migrated.close()
+
+
+def _rows(tx, table):
+    return sorted(tuple(row) for row in tx.conn.execute(table.select()))
+
+
+def _with_rowid(tx, tables):
+    """Which of ``tables`` (on SQLite) still have a rowid."""
+    if tx.dialect != "sqlite":
+        return set()
+    found = set()
+    for table in tables:
+        try:
+            tx.conn.execute(text(f"SELECT rowid FROM {table.name} LIMIT 1"))
+            found.add(table.name)
+        except OperationalError:
+            pass
+    return found
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])

@@ -31,7 +31,7 @@ from omnisync.engine._pull import (
     pull_shipments,
     pull_stock,
 )
-from omnisync.engine._push import push_stock
+from omnisync.engine._push import PushLooks, push_stock
 from omnisync.engine._report import ChannelReport, SyncReport
 from omnisync.errors import ConfigError, OmnisyncError
 from omnisync.store import Store
@@ -220,6 +220,7 @@ class Engine:
         ) -> None:
             await step(ctx, ch, ad, rep)
 
+        looks = PushLooks(ctx)  # pushes ready at once read their changes' stock once
         plan: list[tuple[Capability, Step]] = [
             (Capability.PULL_STOCK, stock),
             (Capability.PULL_LISTINGS, lambda c, a, r: bound(pull_listings, c, a, r)),
@@ -229,7 +230,7 @@ class Engine:
             (Capability.PUSH_DOCUMENTS, lambda c, a, r: bound(export_documents, c, a, r)),
             (Capability.PUSH_CUSTOMERS, lambda c, a, r: bound(export_customers, c, a, r)),
             (Capability.PUSH_FULFILMENTS, lambda c, a, r: bound(push_fulfilments, c, a, r)),
-            (Capability.PUSH_STOCK, lambda c, a, r: bound(push_stock, c, a, r)),
+            (Capability.PUSH_STOCK, lambda c, a, r: push_stock(ctx, c, a, r, looks)),
         ]
         for capability, step in plan:
             if only is not None and capability not in only:

@@ -21,12 +21,12 @@ from omnisync.config import ResolvedChannel
 from omnisync.engine._conflicts import retry_conflicts
 from omnisync.engine._context import EngineContext
 from omnisync.engine._report import ChannelReport
-from omnisync.engine._stockview import quantities, sellable_skus
+from omnisync.engine._stockview import Cells, quantities, sellable_skus, with_components
 from omnisync.errors import InvalidPayloadError, PermanentError, RecordError
 from omnisync.models import StockPushResult, StockUpdate
 from omnisync.store import Transaction
 
-__all__ = ["PushPlan", "plan_fingerprint", "plan_push", "push_stock"]
+__all__ = ["PushLooks", "PushPlan", "plan_fingerprint", "plan_push", "plan_pushes", "push_stock"]
 
 log = logging.getLogger("omnisync.engine")
 
@@ -61,16 +61,22 @@ def plan_fingerprint(ctx: EngineContext, channel: ResolvedChannel) -> str:
 _SLICE = 1_000
 
 
+# Channels looking at their changes together share one read of those SKUs' stock, up to this
+# many SKUs (a push after a few thousand orders); past it, each plans a slice at a time.
+_SHARED = 20_000
+
+
 @dataclass
 class _Scope:
     """What a push looks at: the SKUs to plan, in order; the pending changes it read (SKU →
-    version); the SKUs whose push is quarantined; and the fingerprint it plans from in full,
-    if it does."""
+    version); the SKUs whose push is quarantined; the fingerprint it plans from in full, if it
+    does; and the stock of its SKUs, read with its changes, if it looked together with others."""
 
     skus: list[str]
     seen: dict[str, int]
     blocked: set[str]
     full: str | None
+    cells: Cells | None = None
 
     def settled(self, planned: Collection[str]) -> dict[str, int]:
         """The pending changes that need nothing sent, once ``planned`` are the SKUs that
@@ -90,52 +96,95 @@ def plan_push(ctx: EngineContext, channel: ResolvedChannel) -> PushPlan:
     then every sellable SKU is. A channel that discovers listings gets only the SKUs it
     lists; a SKU whose push is quarantined waits until an operator retries it.
     """
-    scope = _look(ctx, channel)
-    with ctx.store.reading() as tx:
-        updates = _plan(tx, ctx, channel, scope, scope.skus, whole=scope.full is not None)
-    return PushPlan(updates, scope.seen, scope.full)
+    return plan_pushes(ctx, [channel])[channel.name]
 
 
-def _look(ctx: EngineContext, channel: ResolvedChannel) -> _Scope:
-    """Read the pending changes and decide what the push looks at (see `plan_push`)."""
-    fingerprint = plan_fingerprint(ctx, channel)
+def plan_pushes(ctx: EngineContext, channels: Sequence[ResolvedChannel]) -> dict[str, PushPlan]:
+    """Each channel's `plan_push`, the channels looking at their changes together: one read
+    of the changed SKUs' stock serves them all, as when one sync pushes them at once."""
+    scopes = _look(ctx, channels)
+    plans = {}
     with ctx.store.reading() as tx:
-        plan = tx.push_plan(channel.name)
-        changed = tx.pending(channel.name)
-        full = plan != (fingerprint, True) or plugins.has_impls("channel_quantity")
-        # Bundles made of changed components become pending themselves, so a push cut short
-        # before their batch still owes them, whatever happens to their components' rows.
-        bundles = set() if full else _with_bundles(ctx, changed) - changed.keys()
-        if not (full or bundles):  # the usual push: scoped from this one read
-            return _scope(tx, ctx, channel, changed, None)
+        for channel in channels:
+            scope = scopes[channel.name]
+            whole = scope.full is not None
+            updates = _plan(tx, ctx, channel, scope, scope.skus, whole=whole)
+            plans[channel.name] = PushPlan(updates, scope.seen, scope.full)
+    return plans
+
+
+def _look(ctx: EngineContext, channels: Sequence[ResolvedChannel]) -> dict[str, _Scope]:
+    """Read the channels' pending changes and decide what each push looks at (see
+    `plan_push`), in one read for them all (two, and a write between, when a push starts a
+    full plan or owes bundles not pending yet)."""
+    with ctx.store.reading() as tx:
+        changed = {channel.name: tx.pending(channel.name) for channel in channels}
+        needs = {ch.name: _needs(tx, ctx, ch, changed[ch.name]) for ch in channels}
+        if not any(full or bundles for full, bundles in needs.values()):  # the usual push
+            return _scopes(tx, ctx, channels, changed, {})
+    fulls = {ch.name: plan_fingerprint(ctx, ch) for ch in channels if needs[ch.name][0]}
     with ctx.store.transaction() as tx:
-        if full:  # before stock is read: any change from now on is pending here too
-            tx.set_push_plan(channel.name, fingerprint, utcnow(), complete=False)
-        tx.mark_pending(bundles, [channel.name])
+        for name, fingerprint in fulls.items():
+            # Before stock is read: any change from now on is pending here too.
+            tx.set_push_plan(name, fingerprint, utcnow(), complete=False)
+        for name, (_, bundles) in needs.items():
+            tx.mark_pending(bundles, [name])
     with ctx.store.reading() as tx:
-        seen = tx.pending(channel.name)
-        if full:
-            return _scope(tx, ctx, channel, seen, fingerprint)
-        # What changed since the first look waits for the next push, bundles too.
-        seen = {sku: v for sku, v in seen.items() if sku in changed or sku in bundles}
-        return _scope(tx, ctx, channel, seen, None)
+        seen = {}
+        for channel in channels:
+            pending = tx.pending(channel.name)
+            if channel.name not in fulls:
+                # What changed since the first look waits for the next push, bundles too.
+                owed = changed[channel.name].keys() | needs[channel.name][1]
+                pending = {sku: version for sku, version in pending.items() if sku in owed}
+            seen[channel.name] = pending
+        return _scopes(tx, ctx, channels, seen, fulls)
 
 
-def _scope(
+def _needs(
+    tx: Transaction, ctx: EngineContext, channel: ResolvedChannel, changed: dict[str, int]
+) -> tuple[bool, set[str]]:
+    """Whether ``channel``'s push plans in full (it was never pushed in full from its current
+    rules, locations and bundles, or a plugin caps quantities), and else the bundles made of
+    its ``changed`` SKUs that are not pending yet."""
+    plan = tx.push_plan(channel.name)
+    full = plan != (plan_fingerprint(ctx, channel), True) or plugins.has_impls("channel_quantity")
+    # Bundles made of changed components become pending themselves, so a push cut short
+    # before their batch still owes them, whatever happens to their components' rows.
+    return full, set() if full else _with_bundles(ctx, changed) - changed.keys()
+
+
+def _scopes(
     tx: Transaction,
     ctx: EngineContext,
-    channel: ResolvedChannel,
-    seen: dict[str, int],
-    full: str | None,
-) -> _Scope:
-    """The scope of a push from ``seen``, the pending changes read in ``tx``: every sellable
-    SKU when the push is ``full`` (the fingerprint it plans from), else the SKUs of ``seen``."""
-    if full is not None:
-        skus = sellable_skus(tx, ctx)
-    else:  # a SKU omnisync does not know (a channel's own product) is not its to set
-        ours = tx.known_skus(seen.keys()) | (seen.keys() & ctx.bundles.keys())
-        skus = sorted(ours)
-    return _Scope(skus, seen, tx.unresolved_keys(channel.name, "stock_push"), full)
+    channels: Sequence[ResolvedChannel],
+    seen: dict[str, dict[str, int]],
+    fulls: dict[str, str],
+) -> dict[str, _Scope]:
+    """Each push's scope from ``seen``, the pending changes read in ``tx``: every sellable SKU
+    for the pushes planning in full (``fulls``: the fingerprint each plans from), else the
+    SKUs of its changes. When several pushes look at their changes, their SKUs' stock is read
+    here, once for all of them."""
+    partial = [channel.name for channel in channels if channel.name not in fulls]
+    ours = _ours(tx, ctx, set().union(*(seen[name].keys() for name in partial)))
+    shared = len(partial) > 1 and len(ours) <= _SHARED
+    cells = tx.stock_cells(with_components(ctx, ours), times=False) if shared else None
+    sellable = sellable_skus(tx, ctx) if fulls else []
+    scopes = {}
+    for channel in channels:
+        name, changes = channel.name, seen[channel.name]
+        blocked = tx.unresolved_keys(name, "stock_push")
+        if name in fulls:
+            scopes[name] = _Scope(sellable, changes, blocked, fulls[name])
+        else:
+            scopes[name] = _Scope(sorted(ours & changes.keys()), changes, blocked, None, cells)
+    return scopes
+
+
+def _ours(tx: Transaction, ctx: EngineContext, skus: Collection[str]) -> set[str]:
+    """Which of ``skus`` a push may set: a SKU omnisync does not know (a channel's own
+    product) is not its to set."""
+    return tx.known_skus(skus) | (skus & ctx.bundles.keys())
 
 
 def _plan(
@@ -154,7 +203,8 @@ def _plan(
     if listings is not None:
         skus = [sku for sku in skus if sku in listings]
     acked = tx.acknowledged(channel.name, subset)
-    wanted = quantities(tx, ctx, channel, [sku for sku in skus if sku not in scope.blocked])
+    open_skus = [sku for sku in skus if sku not in scope.blocked]
+    wanted = quantities(tx, ctx, channel, open_skus, scope.cells)
     updates = []
     for sku, quantity in wanted.items():
         known = acked.get(sku)
@@ -192,8 +242,50 @@ def _with_bundles(ctx: EngineContext, skus: Collection[str]) -> set[str]:
     return found
 
 
+class PushLooks:
+    """Pushes that look at their changes on the same turn of the event loop (one sync's
+    pushes, when their channels' rate limits let them through together) share one `_look`,
+    and with it one read of the changed SKUs' stock."""
+
+    def __init__(self, ctx: EngineContext) -> None:
+        self._ctx = ctx
+        self._waiting: list[tuple[ResolvedChannel, asyncio.Future[_Scope | None]]] = []
+
+    async def scope(self, channel: ResolvedChannel) -> _Scope:
+        """What ``channel``'s push looks at, read together with the pushes that ask on the
+        same turn of the loop."""
+        loop = asyncio.get_running_loop()
+        if not self._waiting:  # the look runs once the pushes asking on this turn have asked
+            loop.call_soon(self._look)
+        future: asyncio.Future[_Scope | None] = loop.create_future()
+        self._waiting.append((channel, future))
+        scope = await future
+        # Without one, the shared look failed: each push looks alone, and meets its own error.
+        return scope if scope is not None else _look(self._ctx, [channel])[channel.name]
+
+    def _look(self) -> None:
+        looking = [(ch, future) for ch, future in self._waiting if not future.cancelled()]
+        self._waiting = []
+        scopes: dict[str, _Scope] = {}
+        if looking:
+            try:
+                scopes = _look(self._ctx, [channel for channel, _ in looking])
+            except Exception:  # whatever it was, no push may wait for ever on this look
+                log.debug("a shared look failed; each push looks alone", exc_info=True)
+            except BaseException as exc:  # the process is going down: so is every push
+                for _, future in looking:
+                    future.set_exception(exc)
+                return
+        for channel, future in looking:
+            future.set_result(scopes.get(channel.name))
+
+
 async def push_stock(
-    ctx: EngineContext, channel: ResolvedChannel, adapter: Adapter, report: ChannelReport
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    adapter: Adapter,
+    report: ChannelReport,
+    looks: PushLooks | None = None,
 ) -> None:
     """Push every changed quantity to ``channel`` in batches of its declared size (see
     `plan_push` for what changed).
@@ -201,10 +293,11 @@ async def push_stock(
     A long push is planned a slice of SKUs at a time, and each batch goes out as soon as it
     is full, so the channel's round trips and the rest of the planning overlap; only the
     last batch can be short. The first slice, one batch's worth, is planned at once (the
-    whole of the usual push, a few SKUs a webhook changed); the others in a thread.
+    whole of the usual push, a few SKUs a webhook changed); the others in a thread. Pushes
+    sharing ``looks`` that look at their changes together read them once (see `PushLooks`).
     """
     await adapter.ready()  # what changes while the channel's rate limit holds us goes too
-    scope = _look(ctx, channel)
+    scope = await looks.scope(channel) if looks else _look(ctx, [channel])[channel.name]
     size = adapter.limits.stock_batch_size
     senders = adapter.limits.push_concurrency
     # Planning stays a few batches ahead of the channel, not a whole catalogue ahead.

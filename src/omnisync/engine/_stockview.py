@@ -16,10 +16,20 @@ from omnisync.engine._availability import (
 from omnisync.engine._context import EngineContext
 from omnisync.store import StockCell, Transaction
 
-__all__ = ["availability", "quantities", "quantities_by_channel", "sellable_skus"]
+__all__ = [
+    "Cells",
+    "availability",
+    "quantities",
+    "quantities_by_channel",
+    "sellable_skus",
+    "with_components",
+]
 
 _SLICE = 20_000
 """SKUs whose stock is read at once."""
+
+Cells = dict[str, dict[str, StockCell]]
+"""Stock per SKU and location, as `Transaction.stock_cells` reads it."""
 
 
 def sellable_skus(tx: Transaction, ctx: EngineContext) -> list[str]:
@@ -50,11 +60,16 @@ def availability(
 
 
 def quantities(
-    tx: Transaction, ctx: EngineContext, channel: ResolvedChannel, skus: Collection[str]
+    tx: Transaction,
+    ctx: EngineContext,
+    channel: ResolvedChannel,
+    skus: Collection[str],
+    cells: Cells | None = None,
 ) -> dict[str, int]:
     """What ``channel`` may sell of each of ``skus``: `availability`'s numbers alone, for a
-    push planning thousands of SKUs."""
-    return quantities_by_channel(tx, ctx, [channel], skus)[channel.name]
+    push planning thousands of SKUs. ``cells``: their stock (and their bundles' components'),
+    if it was read already."""
+    return quantities_by_channel(tx, ctx, [channel], skus, cells)[channel.name]
 
 
 def quantities_by_channel(
@@ -62,18 +77,26 @@ def quantities_by_channel(
     ctx: EngineContext,
     channels: Sequence[ResolvedChannel],
     skus: Collection[str],
+    cells: Cells | None = None,
 ) -> dict[str, dict[str, int]]:
     """What each of ``channels`` may sell of each of ``skus`` (channel → SKU → quantity),
-    reading each SKU's stock once for all of them."""
+    reading each SKU's stock once for all of them (not at all if ``cells`` hold it)."""
     table: dict[str, dict[str, int]] = {channel.name: {} for channel in channels}
-    for channel, sku, _, _, (quantity, _) in _derive(tx, ctx, channels, skus, times=False):
+    derived = _derive(tx, ctx, channels, skus, times=False, cells=cells)
+    for channel, sku, _, _, (quantity, _) in derived:
         table[channel.name][sku] = quantity
     return table
 
 
-Derived = tuple[
-    ResolvedChannel, str, int, dict[str, dict[str, StockCell]], tuple[int, tuple[Step, ...]]
-]
+def with_components(ctx: EngineContext, skus: Collection[str]) -> set[str]:
+    """``skus`` and the components of those that are bundles: whose stock they derive from."""
+    wanted = set(skus)
+    for sku in skus:
+        wanted.update(ctx.bundles.get(sku, ()))
+    return wanted
+
+
+Derived = tuple[ResolvedChannel, str, int, Cells, tuple[int, tuple[Step, ...]]]
 
 
 def _derive(
@@ -83,22 +106,20 @@ def _derive(
     skus: Collection[str],
     *,
     times: bool,
+    cells: Cells | None = None,
 ) -> Iterator[Derived]:
     """Each channel and SKU, its base, the stock cells it came from (with when they were
     counted, if ``times``), and the rules applied to it; stock is read a slice of the SKUs at
-    a time, so a whole catalogue is never held at once."""
+    a time, so a whole catalogue is never held at once, unless ``cells`` hold it already."""
     rules = [(channel, ctx.rules(channel)) for channel in channels]
     capped = plugins.has_impls("channel_quantity")
     ordered = list(skus)
     for start in range(0, len(ordered), _SLICE):
         chunk = ordered[start : start + _SLICE]
-        wanted = set(chunk)
-        for sku in chunk:
-            wanted.update(ctx.bundles.get(sku, ()))
-        cells = tx.stock_cells(wanted, times=times)
+        stock = tx.stock_cells(with_components(ctx, chunk), times=times) if cells is None else cells
         for sku in chunk:
             components = ctx.bundles.get(sku, {})
-            scope = {item: cells.get(item, {}) for item in (components or (sku,))}
+            scope = {item: stock.get(item, {}) for item in (components or (sku,))}
             for channel, channel_rules in rules:
                 if components:
                     bases = {c: base_quantity(cs, channel.locations) for c, cs in scope.items()}

@@ -54,7 +54,36 @@ def _held_units(conn: Connection) -> None:
             index.create(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_fulfilment_keys, _pending_pushes, _held_units]
+def _without_rowid(conn: Connection) -> None:
+    """5: on SQLite, the tables looked up by SKU keep their rows in their key's order
+    (``WITHOUT ROWID``): each is rebuilt, its rows copied in key order. PostgreSQL has no such
+    choice, and nothing changes there."""
+    if conn.dialect.name != "sqlite":
+        return
+    for table in (
+        _schema.skus,
+        _schema.stock_levels,
+        _schema.stock_held,
+        _schema.acknowledged,
+        _schema.pending_pushes,
+    ):
+        old = f"{table.name}_with_rowid"
+        columns = ", ".join(column.name for column in table.columns)
+        key = ", ".join(column.name for column in table.primary_key)
+        conn.execute(text(f"ALTER TABLE {table.name} RENAME TO {old}"))
+        table.create(conn)
+        conn.execute(
+            text(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {old} ORDER BY {key}")
+        )
+        conn.execute(text(f"DROP TABLE {old}"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _fulfilment_keys,
+    _pending_pushes,
+    _held_units,
+    _without_rowid,
+]
 """Migration ``i`` takes a store from schema version ``i + 1`` to ``i + 2``."""
 
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

@@ -11,14 +11,14 @@ from sqlalchemy import and_, bindparam, func, or_, select
 
 from omnisync.models import Order, OrderStatus, RiskLevel
 from omnisync.store import _schema as t
-from omnisync.store._base import TransactionBase, chunks
+from omnisync.store._base import TransactionBase, chunks, list_param, one_of
 from omnisync.store._records import Holder, NewOrder, ReservationRow, StoredOrder
 
 __all__ = ["OrdersMixin"]
 
 _STORED_IDS = select(t.orders.c.external_id).where(
     t.orders.c.channel == bindparam("ch"),
-    t.orders.c.external_id.in_(bindparam("ids", expanding=True)),
+    one_of(t.orders.c.external_id, list_param("ids")),
 )
 
 

@@ -81,11 +81,18 @@ orders = Table(
     Index("ix_orders_channel_updated", "channel", "updated_at"),
 )
 
+_BY_KEY: dict[str, Any] = {"sqlite_with_rowid": False}
+"""Tables looked up by a text key (a SKU), thousands of rows at a time: on SQLite their rows
+are kept in the key's order (``WITHOUT ROWID``), so a lookup is one search rather than two
+(the key's index, then the row) and the key is stored once. See
+https://sqlite.org/withoutrowid.html; PostgreSQL ignores it."""
+
 skus = Table(
     "skus",
     metadata,
     Column("sku", String(255), primary_key=True),
     Column("created_at", UTCDateTime, nullable=False),
+    **_BY_KEY,
 )
 
 stock_levels = Table(
@@ -96,6 +103,7 @@ stock_levels = Table(
     Column("on_hand", Integer, nullable=False),
     Column("as_of", UTCDateTime, nullable=False),
     Column("source", String(100), nullable=False),
+    **_BY_KEY,
 )
 
 reservations = Table(
@@ -133,6 +141,7 @@ stock_held = Table(
     Column("sku", String(255), primary_key=True),
     Column("location", String(100), primary_key=True),
     Column("held", Integer, nullable=False),
+    **_BY_KEY,
 )
 
 ledger = Table(
@@ -171,6 +180,7 @@ acknowledged = Table(
     # What the channel shows moved since it acknowledged ``quantity`` (it sold some, or a
     # merchant edited it): the next push must go out.
     Column("moved", Boolean, nullable=False, default=False),
+    **_BY_KEY,
 )
 
 # SKUs whose quantity may have changed for a channel since its last push: a push plans these
@@ -182,6 +192,7 @@ pending_pushes = Table(
     Column("channel", String(100), primary_key=True),
     Column("sku", String(255), primary_key=True),
     Column("version", Integer, nullable=False),
+    **_BY_KEY,
 )
 
 # What a channel's pushes plan from (its rules, locations and bundles). Written before a full

@@ -11,7 +11,7 @@ from sqlalchemy import BindParameter, bindparam, null, select
 
 from omnisync.models import Listing
 from omnisync.store import _schema as t
-from omnisync.store._base import TransactionBase, chunks
+from omnisync.store._base import TransactionBase, chunks, list_param, one_of
 from omnisync.store._records import Acknowledged, LedgerEntry, StockCell
 
 __all__ = ["NEVER_COUNTED", "StockMixin"]
@@ -19,10 +19,10 @@ __all__ = ["NEVER_COUNTED", "StockMixin"]
 NEVER_COUNTED = datetime(1970, 1, 1, tzinfo=UTC)
 """The ``as_of`` of a level that no count has ever set, only adjustments."""
 
-# Queries an import runs for every order, built once with the SKUs as an expanding
-# parameter: SQLAlchemy then reuses their compiled form instead of rebuilding them each time.
-_SKUS: BindParameter[list[str]] = bindparam("skus", expanding=True)
-_KNOWN = select(t.skus.c.sku).where(t.skus.c.sku.in_(_SKUS))
+# Queries an import runs for every order, built once with the SKUs as one list parameter:
+# SQLAlchemy then reuses their compiled form instead of rebuilding them each time.
+_SKUS = list_param("skus")
+_KNOWN = select(t.skus.c.sku).where(one_of(t.skus.c.sku, _SKUS))
 _LEVELS = select(
     t.stock_levels.c.sku,
     t.stock_levels.c.location,
@@ -32,30 +32,32 @@ _LEVELS = select(
 _HELD = select(t.stock_held.c.sku, t.stock_held.c.location, t.stock_held.c.held).where(
     t.stock_held.c.held > 0
 )
-_LEVELS_OF = _LEVELS.where(t.stock_levels.c.sku.in_(_SKUS))
+_LEVELS_OF = _LEVELS.where(one_of(t.stock_levels.c.sku, _SKUS))
 # The same without the time of the count: reading it back (a string on SQLite) costs more
 # than the rest of the row, and quantities alone do not need it.
 _COUNTS_OF = select(
     t.stock_levels.c.sku, t.stock_levels.c.location, t.stock_levels.c.on_hand, null()
-).where(t.stock_levels.c.sku.in_(_SKUS))
-_HELD_OF = _HELD.where(t.stock_held.c.sku.in_(_SKUS))
+).where(one_of(t.stock_levels.c.sku, _SKUS))
+_HELD_OF = _HELD.where(one_of(t.stock_held.c.sku, _SKUS))
 # What each push reads of its channel, built once as well.
 _CHANNEL: BindParameter[str] = bindparam("ch")
 _ACKED = select(t.acknowledged.c.sku, t.acknowledged.c.quantity, t.acknowledged.c.moved).where(
     t.acknowledged.c.channel == _CHANNEL
 )
-_ACKED_OF = _ACKED.where(t.acknowledged.c.sku.in_(_SKUS))
+_ACKED_OF = _ACKED.where(one_of(t.acknowledged.c.sku, _SKUS))
 _PENDING = select(t.pending_pushes.c.sku, t.pending_pushes.c.version).where(
     t.pending_pushes.c.channel == _CHANNEL
 )
 _LISTINGS = select(t.listings.c.sku, t.listings.c.payload).where(t.listings.c.channel == _CHANNEL)
-_LISTINGS_OF = _LISTINGS.where(t.listings.c.sku.in_(_SKUS))
+_LISTINGS_OF = _LISTINGS.where(one_of(t.listings.c.sku, _SKUS))
 _PUSH_PLAN = select(t.push_plans.c.fingerprint, t.push_plans.c.complete).where(
     t.push_plans.c.channel == _CHANNEL
 )
+_FETCH = 5_000
+"""Rows fetched from the driver at once."""
 _MOVED = (
     t.acknowledged.update()
-    .where(t.acknowledged.c.channel == _CHANNEL, t.acknowledged.c.sku.in_(_SKUS))
+    .where(t.acknowledged.c.channel == _CHANNEL, one_of(t.acknowledged.c.sku, _SKUS))
     .values(moved=True)
 )
 
@@ -72,7 +74,7 @@ class StockMixin(TransactionBase):
         """Which of ``skus`` omnisync knows."""
         known: set[str] = set()
         for chunk in chunks(skus):
-            known.update(row[0] for row in self.conn.execute(_KNOWN, {"skus": chunk}))
+            known.update(self.conn.execute(_KNOWN, {"skus": chunk}).scalars().all())
         return known
 
     def all_skus(self) -> list[str]:
@@ -361,8 +363,12 @@ class StockMixin(TransactionBase):
     ) -> Iterator[Any]:
         """The rows of ``every``; with ``skus``, those of ``of_skus`` (the same query limited
         to the ``skus`` parameter), a chunk of SKUs at a time."""
+        # In lists of rows, not row by row: SQLAlchemy then fetches each list in one call to
+        # the driver, rather than one call a row (a push planning thousands of SKUs).
         if skus is None:
-            yield from self.conn.execute(every, params)
+            for part in self.conn.execute(every, params).partitions(_FETCH):
+                yield from part
             return
         for chunk in chunks(skus):
-            yield from self.conn.execute(of_skus, {**params, "skus": chunk})
+            for part in self.conn.execute(of_skus, {**params, "skus": chunk}).partitions(_FETCH):
+                yield from part
