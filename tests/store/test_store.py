@@ -297,6 +297,20 @@ def _with_rowid(tx, tables):
     return found
 
 
+def test_an_sqlite_without_json_functions_is_refused_with_what_to_use(tmp_path, monkeypatch):
+    class NoJson:
+        def execute(self, sql):
+            raise sqlite3.OperationalError("no such table: json_each")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(_store.sqlite3, "connect", lambda *args, **kwargs: NoJson())
+    with pytest.raises(StoreError, match="JSON functions") as caught:
+        open_store(f"sqlite:///{tmp_path / 'omnisync.db'}")
+    assert "3.38" in str(caught.value.hint)
+
+
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
 def test_an_in_memory_sqlite_store_is_refused_with_what_to_use_instead(url):
     with pytest.raises(ConfigError, match="in-memory") as caught:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import weakref
 from abc import ABC, abstractmethod
@@ -260,6 +261,7 @@ def open_store(url: str, *, base_dir: Path | None = None) -> SQLStore:
             hint="name a file (sqlite:///omnisync.db); for a throwaway store, one in a "
             "temporary folder",
         )
+    _require_sqlite_json()
     if not Path(database).is_absolute() and base_dir:
         database = str((base_dir / database).resolve())
         parsed = parsed.set(database=database)
@@ -269,6 +271,23 @@ def open_store(url: str, *, base_dir: Path | None = None) -> SQLStore:
         parsed.render_as_string(hide_password=True),
         writers=_writers_of(str(Path(database).resolve())),
     )
+
+
+def _require_sqlite_json() -> None:
+    """Refuse an SQLite built without its JSON functions: lookups by SKU pass their lists
+    through ``json_each`` (see `one_of`)."""
+    probe = sqlite3.connect(":memory:")
+    try:
+        probe.execute("SELECT value FROM json_each('[]')")
+    except sqlite3.OperationalError:
+        raise StoreError(
+            f"this Python's SQLite ({sqlite3.sqlite_version}) was built without the JSON "
+            "functions omnisync's SQLite store uses",
+            hint="use a Python whose SQLite is 3.38 or later (they are built in from then "
+            "on), or a PostgreSQL store",
+        ) from None
+    finally:
+        probe.close()
 
 
 def _parse(url: str) -> URL:
