@@ -198,6 +198,33 @@ def shown(w):
     return {name: {sku: w.market(name).shown(sku) for sku in (*STOCK, "KIT")} for name in RULES}
 
 
+async def counted(w, om, **counts):
+    """Every channel pushed once, then ``counts`` counted at the ERP and pulled."""
+    await om.sync()
+    for sku, quantity in counts.items():
+        w.erp.set(sku, quantity, "WH1")
+    await om.engine.run_step("erp", Capability.PULL_STOCK)
+
+
+def count_after_the_look(monkeypatch, om, sku, quantity):
+    """A count of ``sku`` lands just after the next pushes have looked at their changes."""
+    looked = _push._look
+
+    def count_lands_after_the_look(ctx, channels):
+        scopes = looked(ctx, channels)
+        now = utcnow()
+        with om.store.transaction() as tx:
+            apply_count(tx, sku, "main", quantity, now, source="erp", now=now)
+        return scopes
+
+    monkeypatch.setattr(_push, "_look", count_lands_after_the_look)
+
+
+async def push_all(om):
+    report = await om.engine.sync(list(RULES), only={Capability.PUSH_STOCK})
+    assert not any(channel.errors for channel in report.channels.values())
+
+
 async def test_channels_planned_together_get_what_each_would_alone(tmp_path, monkeypatch):
     w = together(tmp_path)
     async with w.client as om:
@@ -225,13 +252,9 @@ async def test_channels_planned_together_get_what_each_would_alone(tmp_path, mon
 async def test_the_pushes_of_one_sync_read_their_changes_once(tmp_path, monkeypatch):
     w = together(tmp_path)
     async with w.client as om:
-        await om.sync()
-        w.erp.set("A", 4, "WH1")
-        w.erp.set("C", 9, "WH1")
-        await om.engine.run_step("erp", Capability.PULL_STOCK)
+        await counted(w, om, A=4, C=9)
         reads = stock_reads(monkeypatch)
-        report = await om.engine.sync(list(RULES), only={Capability.PUSH_STOCK})
-    assert not any(channel.errors for channel in report.channels.values())
+        await push_all(om)
     assert len(reads) == 1
     assert shown(w) == {
         "shop": {"A": 2, "B": 8, "C": 7, "D": 8, "KIT": 2},  # 2 held back
@@ -243,41 +266,43 @@ async def test_the_pushes_of_one_sync_read_their_changes_once(tmp_path, monkeypa
 async def test_a_change_after_the_pushes_looked_stays_pending_for_each(tmp_path, monkeypatch):
     w = together(tmp_path)
     async with w.client as om:
-        await om.sync()
-        w.erp.set("B", 8, "WH1")
-        await om.engine.run_step("erp", Capability.PULL_STOCK)
-        looked = _push._look
-
-        def count_lands_after_the_look(ctx, channels):
-            scopes = looked(ctx, channels)
-            now = utcnow()
-            with om.store.transaction() as tx:
-                apply_count(tx, "B", "main", 6, now, source="erp", now=now)
-            return scopes
-
-        monkeypatch.setattr(_push, "_look", count_lands_after_the_look)
-        await om.engine.sync(list(RULES), only={Capability.PUSH_STOCK})
+        await counted(w, om, B=8)
+        count_after_the_look(monkeypatch, om, "B", 6)
+        await push_all(om)
         assert [w.market(name).shown("B") for name in RULES] == [6, 4, 6]  # from 8
-        monkeypatch.setattr(_push, "_look", looked)
+        monkeypatch.undo()
         assert all("B" in plan(om, name).seen for name in RULES)
-        await om.engine.sync(list(RULES), only={Capability.PUSH_STOCK})
+        await push_all(om)
     assert [w.market(name).shown("B") for name in RULES] == [4, 3, 6]  # from 6
+
+
+async def test_a_slice_planned_once_the_shared_read_is_stale_reads_stock_again(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(_push, "_FRESH_SECONDS", 0.0)  # as for a long push's later slices
+    w = together(tmp_path)
+    async with w.client as om:
+        await counted(w, om, B=8)
+        count_after_the_look(monkeypatch, om, "B", 6)
+        await push_all(om)
+    assert [w.market(name).shown("B") for name in RULES] == [4, 3, 6]  # from 6, read again
 
 
 async def test_when_the_shared_look_fails_each_push_looks_alone(tmp_path, monkeypatch):
     w = together(tmp_path)
     async with w.client as om:
-        await om.sync()
-        w.erp.set("D", 3, "WH1")
-        await om.engine.run_step("erp", Capability.PULL_STOCK)
+        await counted(w, om, D=3)
         looked = _push._look
 
+        asked = []
+
         def failing_together(ctx, channels):
+            asked.append(len(channels))
             if len(channels) > 1:
                 raise StoreError("the store went away for a moment")
             return looked(ctx, channels)
 
         monkeypatch.setattr(_push, "_look", failing_together)
-        report = await om.engine.sync(list(RULES), only={Capability.PUSH_STOCK})
-    assert not any(channel.errors for channel in report.channels.values())
+        await push_all(om)
+    assert asked == [3, 1, 1, 1]  # together, then each alone
     assert [w.market(name).shown("D") for name in RULES] == [1, 1, 3]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import hashlib
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -64,19 +66,30 @@ _SLICE = 1_000
 # Channels looking at their changes together share one read of those SKUs' stock, up to this
 # many SKUs (a push after a few thousand orders); past it, each plans a slice at a time.
 _SHARED = 20_000
+# A slice is planned from the shared read only this soon after it: a long push's later
+# slices read stock again, as fresh as a push planned a few batches ahead of the channel.
+_FRESH_SECONDS = 1.0
 
 
 @dataclass
 class _Scope:
     """What a push looks at: the SKUs to plan, in order; the pending changes it read (SKU →
     version); the SKUs whose push is quarantined; the fingerprint it plans from in full, if it
-    does; and the stock of its SKUs, read with its changes, if it looked together with others."""
+    does; and the stock of its SKUs, read with its changes when it looked together with
+    others (at ``read_at``, on the monotonic clock)."""
 
     skus: list[str]
     seen: dict[str, int]
     blocked: set[str]
     full: str | None
     cells: Cells | None = None
+    read_at: float = 0.0
+
+    def fresh_cells(self) -> Cells | None:
+        """The shared read of stock, while it is fresh enough to plan from."""
+        if self.cells is not None and time.monotonic() - self.read_at <= _FRESH_SECONDS:
+            return self.cells
+        return None
 
     def settled(self, planned: Collection[str]) -> dict[str, int]:
         """The pending changes that need nothing sent, once ``planned`` are the SKUs that
@@ -169,6 +182,7 @@ def _scopes(
     ours = _ours(tx, ctx, set().union(*(seen[name].keys() for name in partial)))
     shared = len(partial) > 1 and len(ours) <= _SHARED
     cells = tx.stock_cells(with_components(ctx, ours), times=False) if shared else None
+    read_at = time.monotonic()
     sellable = sellable_skus(tx, ctx) if fulls else []
     scopes = {}
     for channel in channels:
@@ -177,7 +191,8 @@ def _scopes(
         if name in fulls:
             scopes[name] = _Scope(sellable, changes, blocked, fulls[name])
         else:
-            scopes[name] = _Scope(sorted(ours & changes.keys()), changes, blocked, None, cells)
+            skus = sorted(ours & changes.keys())
+            scopes[name] = _Scope(skus, changes, blocked, None, cells, read_at)
     return scopes
 
 
@@ -204,7 +219,7 @@ def _plan(
         skus = [sku for sku in skus if sku in listings]
     acked = tx.acknowledged(channel.name, subset)
     open_skus = [sku for sku in skus if sku not in scope.blocked]
-    wanted = quantities(tx, ctx, channel, open_skus, scope.cells)
+    wanted = quantities(tx, ctx, channel, open_skus, scope.fresh_cells())
     updates = []
     for sku, quantity in wanted.items():
         known = acked.get(sku)
@@ -256,7 +271,8 @@ class PushLooks:
         same turn of the loop."""
         loop = asyncio.get_running_loop()
         if not self._waiting:  # the look runs once the pushes asking on this turn have asked
-            loop.call_soon(self._look)
+            # In a context of its own: not the log context of whichever push asked first.
+            loop.call_soon(self._look, context=contextvars.Context())
         future: asyncio.Future[_Scope | None] = loop.create_future()
         self._waiting.append((channel, future))
         scope = await future
@@ -271,7 +287,7 @@ class PushLooks:
             try:
                 scopes = _look(self._ctx, [channel for channel, _ in looking])
             except Exception:  # whatever it was, no push may wait for ever on this look
-                log.debug("a shared look failed; each push looks alone", exc_info=True)
+                log.warning("a shared look failed; each push looks alone", exc_info=True)
             except BaseException as exc:  # the process is going down: so is every push
                 for _, future in looking:
                     future.set_exception(exc)

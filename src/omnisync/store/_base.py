@@ -96,6 +96,13 @@ def one_of(
     return _OneOf(column, values)
 
 
+@compiles(_OneOf)
+def _one_of_default(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    # Other dialects (a statement printed while debugging, say): the list as one value.
+    column, values = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
+    return f"{column} IN ({values})"
+
+
 @compiles(_OneOf, "sqlite")
 def _one_of_sqlite(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
     # json_each: SQLite's JSON functions, built in since 3.38 (and in Python's own builds,
