@@ -441,12 +441,25 @@ async def test_pages_are_sized_to_stay_under_the_query_cost_limit(tmp_path):
     assert report.channels["shopify"].counts["orders_imported"] == 12
 
 
+def drained_at_the_next_query(store):
+    """Empty the store's budget as its next query arrives: that query is throttled however
+    long the sync took to send it (the budget refills in milliseconds here)."""
+    execute = store._execute
+
+    def draining(*args, **kwargs):
+        store._execute = execute
+        store.drain_budget(0)
+        return execute(*args, **kwargs)
+
+    store._execute = draining
+
+
 async def test_a_throttled_query_is_retried_once_the_budget_refills(tmp_path):
     store = shop(restore_rate=5000.0)
     store.place_order("MUG", 1)
     async with client(tmp_path, store, bulk_first_sync=False) as om:
         await om.set_stock("MUG", 100)
-        store.drain_budget(0)
+        drained_at_the_next_query(store)
         report = await om.sync()
     assert report.ok, report.to_dict()
     assert report.channels["shopify"].counts["http_rate_limited"] >= 1
