@@ -30,6 +30,14 @@ def test_quantity_is_never_negative_and_never_above_free_stock(base, rules):
         assert quantity <= rules.max_quantity
 
 
+@given(st.integers(-1000, 1000), rules_strategy, st.none() | st.integers(0, 1000))
+def test_the_numbers_alone_are_those_the_explanation_ends_with(base, rules, cap):
+    capping = None if cap is None else (lambda q: min(q, cap))
+    quantity, steps = apply_rules(base, rules, capping)
+    assert apply_rules(base, rules, capping, explain=False) == (quantity, ())
+    assert (steps[-1].after if steps else base) == quantity
+
+
 @given(st.integers(0, 1000), rules_strategy, st.integers(0, 1000))
 def test_plugin_caps_can_only_lower(base, rules, cap):
     uncapped, _ = apply_rules(base, rules)

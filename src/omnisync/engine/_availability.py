@@ -70,15 +70,22 @@ def bundle_base(component_bases: Mapping[str, int], components: Mapping[str, int
 
 
 def apply_rules(
-    base: int, rules: ChannelRules, cap: Callable[[int], int] | None = None
+    base: int,
+    rules: ChannelRules,
+    cap: Callable[[int], int] | None = None,
+    *,
+    explain: bool = True,
 ) -> tuple[int, tuple[Step, ...]]:
-    """Apply a channel's rules (and plugin caps) to ``base``; never returns below zero."""
+    """Apply a channel's rules (and plugin caps) to ``base``; never returns below zero.
+    Without ``explain`` no steps are recorded: a push planning a million SKUs needs the
+    numbers alone, and recording the steps took most of the time."""
     steps: list[Step] = []
     quantity = base
 
     def step(rule: str, after: int) -> None:
         nonlocal quantity
-        steps.append(Step(rule, quantity, after))
+        if explain:
+            steps.append(Step(rule, quantity, after))
         quantity = after
 
     if rules.buffer:

@@ -42,7 +42,7 @@ def availability(
 ) -> dict[str, Availability]:
     """What ``channel`` may sell of each of ``skus``, with how it was derived."""
     result: dict[str, Availability] = {}
-    for _, sku, base, scope, (quantity, steps) in _derive(tx, ctx, [channel], skus, times=True):
+    for _, sku, base, scope, (quantity, steps) in _derive(tx, ctx, [channel], skus, explain=True):
         shown = {
             item: {loc: cell for loc, cell in per.items() if loc in channel.locations}
             for item, per in scope.items()
@@ -82,7 +82,7 @@ def quantities_by_channel(
     """What each of ``channels`` may sell of each of ``skus`` (channel → SKU → quantity),
     reading each SKU's stock once for all of them (not at all if ``cells`` hold it)."""
     table: dict[str, dict[str, int]] = {channel.name: {} for channel in channels}
-    derived = _derive(tx, ctx, channels, skus, times=False, cells=cells)
+    derived = _derive(tx, ctx, channels, skus, explain=False, cells=cells)
     for channel, sku, _, _, (quantity, _) in derived:
         table[channel.name][sku] = quantity
     return table
@@ -105,18 +105,22 @@ def _derive(
     channels: Sequence[ResolvedChannel],
     skus: Collection[str],
     *,
-    times: bool,
+    explain: bool,
     cells: Cells | None = None,
 ) -> Iterator[Derived]:
-    """Each channel and SKU, its base, the stock cells it came from (with when they were
-    counted, if ``times``), and the rules applied to it; stock is read a slice of the SKUs at
-    a time, so a whole catalogue is never held at once, unless ``cells`` hold it already."""
+    """Each channel and SKU, its base, the stock cells it came from, and the rules applied to
+    it (if ``explain``, with when the cells were counted and each rule's step; without, the
+    numbers alone); stock is read a slice of the SKUs at a time, so a whole catalogue is never
+    held at once, unless ``cells`` hold it already."""
     rules = [(channel, ctx.rules(channel)) for channel in channels]
     capped = plugins.has_impls("channel_quantity")
     ordered = list(skus)
     for start in range(0, len(ordered), _SLICE):
         chunk = ordered[start : start + _SLICE]
-        stock = tx.stock_cells(with_components(ctx, chunk), times=times) if cells is None else cells
+        if cells is None:
+            stock = tx.stock_cells(with_components(ctx, chunk), times=explain)
+        else:
+            stock = cells
         for sku in chunk:
             components = ctx.bundles.get(sku, {})
             scope = {item: stock.get(item, {}) for item in (components or (sku,))}
@@ -130,5 +134,5 @@ def _derive(
                 def cap(quantity: int, sku: str = sku, channel: str = channel.name) -> int:
                     return plugins.channel_quantity_cap(channel, sku, quantity)
 
-                derived = apply_rules(base, channel_rules, cap if capped else None)
+                derived = apply_rules(base, channel_rules, cap if capped else None, explain=explain)
                 yield channel, sku, base, scope, derived
