@@ -135,7 +135,7 @@ def _look(ctx: EngineContext, channels: Sequence[ResolvedChannel]) -> dict[str, 
         needs = {ch.name: _needs(tx, ctx, ch, changed[ch.name]) for ch in channels}
         if not any(full or bundles for full, bundles in needs.values()):  # the usual push
             return _scopes(tx, ctx, channels, changed, {})
-    fulls = {ch.name: plan_fingerprint(ctx, ch) for ch in channels if needs[ch.name][0]}
+    fulls = {name: full for name, (full, _) in needs.items() if full}
     with ctx.store.transaction() as tx:
         for name, fingerprint in fulls.items():
             # Before stock is read: any change from now on is pending here too.
@@ -156,15 +156,17 @@ def _look(ctx: EngineContext, channels: Sequence[ResolvedChannel]) -> dict[str, 
 
 def _needs(
     tx: Transaction, ctx: EngineContext, channel: ResolvedChannel, changed: dict[str, int]
-) -> tuple[bool, set[str]]:
-    """Whether ``channel``'s push plans in full (it was never pushed in full from its current
-    rules, locations and bundles, or a plugin caps quantities), and else the bundles made of
-    its ``changed`` SKUs that are not pending yet."""
+) -> tuple[str | None, set[str]]:
+    """The fingerprint ``channel``'s push plans from in full, if it does (it was never pushed
+    in full from its current rules, locations and bundles, or a plugin caps quantities), and
+    else the bundles made of its ``changed`` SKUs that are not pending yet."""
+    fingerprint = plan_fingerprint(ctx, channel)
     plan = tx.push_plan(channel.name)
-    full = plan != (plan_fingerprint(ctx, channel), True) or plugins.has_impls("channel_quantity")
+    if plan != (fingerprint, True) or plugins.has_impls("channel_quantity"):
+        return fingerprint, set()
     # Bundles made of changed components become pending themselves, so a push cut short
     # before their batch still owes them, whatever happens to their components' rows.
-    return full, set() if full else _with_bundles(ctx, changed) - changed.keys()
+    return None, _with_bundles(ctx, changed) - changed.keys()
 
 
 def _scopes(

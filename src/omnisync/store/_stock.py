@@ -19,6 +19,9 @@ __all__ = ["NEVER_COUNTED", "StockMixin"]
 NEVER_COUNTED = datetime(1970, 1, 1, tzinfo=UTC)
 """The ``as_of`` of a level that no count has ever set, only adjustments."""
 
+_FETCH = 5_000
+"""Rows fetched from the driver at once."""
+
 # Queries an import runs for every order, built once with the SKUs as one list parameter:
 # SQLAlchemy then reuses their compiled form instead of rebuilding them each time.
 _SKUS = list_param("skus")
@@ -53,8 +56,6 @@ _LISTINGS_OF = _LISTINGS.where(one_of(t.listings.c.sku, _SKUS))
 _PUSH_PLAN = select(t.push_plans.c.fingerprint, t.push_plans.c.complete).where(
     t.push_plans.c.channel == _CHANNEL
 )
-_FETCH = 5_000
-"""Rows fetched from the driver at once."""
 _MOVED = (
     t.acknowledged.update()
     .where(t.acknowledged.c.channel == _CHANNEL, one_of(t.acknowledged.c.sku, _SKUS))
