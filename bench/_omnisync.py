@@ -3,15 +3,17 @@ stock counted in before the measured part starts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from omnisync import AsyncOmnisync
+from omnisync._heap import freeze_started
 from omnisync._time import utcnow
 from omnisync.config import load_config
 from omnisync.engine._counts import apply_count
 
-__all__ = ["LOCATION", "configured", "stock_everything"]
+__all__ = ["LOCATION", "configured", "started", "stock_everything"]
 
 LOCATION = "shelf"
 
@@ -27,6 +29,15 @@ def configured(folder: Path, channels: Mapping[str, str], extra: str = "") -> As
         f'[store]\nurl = "sqlite:///omnisync.db"\n\n[locations.{LOCATION}]\n{extra}{sections}'
     )
     return AsyncOmnisync(load_config(config))
+
+
+@asynccontextmanager
+async def started(om: AsyncOmnisync) -> AsyncIterator[AsyncOmnisync]:
+    """``om`` open, and what starting it made frozen, as the ``omnisync`` command does (see
+    `freeze_started`)."""
+    async with om:
+        freeze_started()
+        yield om
 
 
 def stock_everything(om: AsyncOmnisync, skus: Iterable[str], on_hand: int) -> None:

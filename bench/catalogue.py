@@ -19,6 +19,7 @@ from typing import Any
 from bench._harness import Figure, ScenarioResult, isolated, timed
 from bench._omnisync import LOCATION, configured
 from bench._shops import sku_names
+from omnisync._heap import freeze_started
 from omnisync._time import utcnow
 from omnisync.engine._importer import import_order
 from omnisync.engine._push import plan_fingerprint, plan_pushes
@@ -142,6 +143,7 @@ def _full(folder: str, skus: int, channels: int, bundles: int) -> dict[str, Any]
     """Available-to-sell of every SKU on every channel."""
     om = _omnisync(folder, skus, channels, bundles)
     ctx = om.engine.ctx
+    freeze_started()  # as the omnisync command does once it has started
     with timed() as time, om.store.reading() as tx:
         every = sellable_skus(tx, ctx)
         table = quantities_by_channel(tx, ctx, list(ctx.channels.values()), every)
@@ -160,6 +162,7 @@ def _incremental(
     names = sku_names(skus)
     rng = random.Random(3)
     seller = next(iter(ctx.channels.values()))
+    freeze_started()  # as the omnisync command does once it has started
     start = utcnow()
     with timed() as importing, om.store.transaction() as tx:
         for number in range(changes):

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import Figure, Remote, ScenarioResult, beside, isolated, served, timed
-from bench._omnisync import LOCATION, configured
+from bench._omnisync import LOCATION, configured, started
 from bench._shops import TOKEN, shelf, sku_names
 from omnisync._time import utcnow
 from omnisync.adapters import Capability
@@ -202,7 +202,7 @@ async def _run_loop(
     that pushes as soon as a webhook changed something (its rate limit permitting), as one
     worker job per channel would."""
     syncs, errors, limited = 0, 0, 0
-    async with _omnisync(folder, urls, rate, burst) as om:
+    async with started(_omnisync(folder, urls, rate, burst)) as om:
         names = list(om.config.channels)
         inbox: asyncio.Queue[tuple[str, dict[str, str], bytes]] = asyncio.Queue()
         changed = {name: asyncio.Event() for name in names}

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from bench._harness import Figure, ScenarioResult, isolated, served, timed
-from bench._omnisync import configured, stock_everything
+from bench._omnisync import configured, started, stock_everything
 from bench._shops import TOKEN, sku_names
 from omnisync.adapters import Capability
 from omnisync_shopify._adapter import ShopifySettings
@@ -168,7 +168,7 @@ async def _ingest(url: str, skus: int, folder: Path) -> dict[str, Any]:
         f'adapter = "shopify"\n'
         f'settings = {{ base_url = "{url}", access_token = "{TOKEN}", bulk_poll_seconds = 0 }}'
     )
-    async with configured(folder, {"shopify": channel}) as om:
+    async with started(configured(folder, {"shopify": channel})) as om:
         stock_everything(om, sku_names(skus), 10**6)
         with timed() as time:
             report = await om.engine.sync(["shopify"], only={Capability.PULL_ORDERS})

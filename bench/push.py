@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from bench._harness import Figure, ScenarioResult, isolated, served, timed
-from bench._omnisync import configured, stock_everything
+from bench._omnisync import configured, started, stock_everything
 from bench._shops import SHOPIFY_STANDARD, TOKEN, sku_names
 from omnisync.adapters import Capability
 from omnisync.sim import Faults
@@ -105,7 +105,7 @@ async def _push(
         ),
     }
     result: dict[str, Any] = {}
-    async with configured(folder, channels) as om:
+    async with started(configured(folder, channels)) as om:
         if step == "discover":
             stock_everything(om, sku_names(skus), 100)
             await om.engine.sync(only={Capability.PULL_LISTINGS})

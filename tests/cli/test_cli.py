@@ -3,8 +3,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from omnisync import _heap
 from omnisync._time import utcnow
-from omnisync.cli import EXIT_BUSY, EXIT_CONFIG, EXIT_OK, EXIT_PARTIAL, cli
+from omnisync.cli import EXIT_BUSY, EXIT_CONFIG, EXIT_OK, EXIT_PARTIAL, cli, main
 from omnisync.store import open_store
 
 
@@ -230,3 +231,17 @@ def test_simulate_names_the_simulators_it_knows(run):
     result = run("simulate", "nosuch")
     assert result.exit_code == 2
     assert "sim-inventory" in result.output
+
+
+def test_the_command_freezes_what_starting_made_and_a_caller_of_cli_is_left_alone(
+    configured, monkeypatch
+):
+    frozen = []
+    monkeypatch.setattr(_heap.gc, "freeze", lambda: frozen.append("frozen"))
+    assert configured("stock", "--json").exit_code == 0  # cli(), as an application calls it
+    assert frozen == []
+    monkeypatch.setattr("sys.argv", ["omnisync", "stock", "--json"])
+    with pytest.raises(SystemExit) as exited:
+        main()  # the omnisync command
+    assert exited.value.code == 0
+    assert frozen == ["frozen"]

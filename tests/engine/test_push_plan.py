@@ -181,17 +181,22 @@ def together(tmp_path):
     )
 
 
-def stock_reads(monkeypatch):
-    """How many times stock is read from the store from now on."""
-    reads = []
-    original = Transaction.stock_cells
+def reads(monkeypatch):
+    """The store's reads of stock and of what channels acknowledged, from now on, by name."""
+    found = {"stock_cells": 0, "acknowledged": 0, "acknowledged_by": 0}
 
-    def counted(self, *args, **kwargs):
-        reads.append(args[0] if args else kwargs.get("skus"))
-        return original(self, *args, **kwargs)
+    def counting(name):
+        original = getattr(Transaction, name)
 
-    monkeypatch.setattr(Transaction, "stock_cells", counted)
-    return reads
+        def counted(self, *args, **kwargs):
+            found[name] += 1
+            return original(self, *args, **kwargs)
+
+        return counted
+
+    for name in found:
+        monkeypatch.setattr(Transaction, name, counting(name))
+    return found
 
 
 def shown(w):
@@ -236,9 +241,10 @@ async def test_channels_planned_together_get_what_each_would_alone(tmp_path, mon
         await om.engine.run_step("market", Capability.PULL_ORDERS)
         channels = [om.engine.ctx.channels[name] for name in RULES]
         alone = {channel.name: plan(om, channel.name) for channel in channels}
-        reads = stock_reads(monkeypatch)
+        read = reads(monkeypatch)
         planned = plan_pushes(om.engine.ctx, channels)
-    assert len(reads) == 1  # one read of the changed SKUs' stock, for every channel
+    # One read of the changed SKUs' stock, and of what the channels acknowledged, for them all.
+    assert read == {"stock_cells": 1, "acknowledged": 0, "acknowledged_by": 1}
     assert {name: p.seen for name, p in planned.items()} == {n: p.seen for n, p in alone.items()}
     assert planned == alone
     assert {u.sku: u.quantity for u in planned["shop"].updates} == {
@@ -253,9 +259,9 @@ async def test_the_pushes_of_one_sync_read_their_changes_once(tmp_path, monkeypa
     w = together(tmp_path)
     async with w.client as om:
         await counted(w, om, A=4, C=9)
-        reads = stock_reads(monkeypatch)
+        read = reads(monkeypatch)
         await push_all(om)
-    assert len(reads) == 1
+    assert read == {"stock_cells": 1, "acknowledged": 0, "acknowledged_by": 1}
     assert shown(w) == {
         "shop": {"A": 2, "B": 8, "C": 7, "D": 8, "KIT": 2},  # 2 held back
         "market": {"A": 2, "B": 5, "C": 4, "D": 5, "KIT": 2},  # half
@@ -284,8 +290,10 @@ async def test_a_slice_planned_once_the_shared_read_is_stale_reads_stock_again(
     async with w.client as om:
         await counted(w, om, B=8)
         count_after_the_look(monkeypatch, om, "B", 6)
+        read = reads(monkeypatch)
         await push_all(om)
     assert [w.market(name).shown("B") for name in RULES] == [4, 3, 6]  # from 6, read again
+    assert read == {"stock_cells": 4, "acknowledged": 3, "acknowledged_by": 1}
 
 
 async def test_when_the_shared_look_fails_each_push_looks_alone(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ from sqlalchemy.schema import CreateTable
 
 from omnisync.errors import ConfigError, SchemaVersionError, StoreError
 from omnisync.models import Fulfilment, FulfilmentLine
-from omnisync.store import SCHEMA_VERSION, _store, open_store
+from omnisync.store import SCHEMA_VERSION, Acknowledged, _store, open_store
 from omnisync.store import _schema as t
 from tests.helpers import T0, stores
 
@@ -229,7 +229,7 @@ def test_a_store_at_schema_1_is_migrated(store, url, tmp_path):
         tx.conn.execute(text("UPDATE omnisync_meta SET value = '1' WHERE key = 'schema_version'"))
     store.close()
     migrated = open_store(url)
-    assert migrated.schema_version == SCHEMA_VERSION == 5
+    assert migrated.schema_version == SCHEMA_VERSION == 6
     assert _shape(migrated) == _shape_of_a_new_store(tmp_path)
     with migrated.transaction() as tx:
         order = Fulfilment(
@@ -279,6 +279,40 @@ def test_a_store_at_schema_4_keeps_its_rows_and_looks_skus_up_by_key(store, url,
     migrated.close()
 
 
+def test_a_store_at_schema_5_keeps_what_channels_acknowledged_keyed_by_sku(store, url, tmp_path):
+    with store.transaction() as tx:
+        tx.acknowledge("shop", {"A": 2, "B": 0}, T0)
+        tx.acknowledge("web", {"A": 1}, T0)
+        tx.mark_moved("web", ["A"])
+        before = _rows(tx, t.acknowledged)
+        # The table as schema 5 made it: keyed by channel, then SKU.
+        made = str(CreateTable(t.acknowledged).compile(tx.conn))
+        made = made.replace("PRIMARY KEY (sku, channel)", "PRIMARY KEY (channel, sku)")
+        tx.conn.execute(text("ALTER TABLE acknowledged RENAME TO old"))
+        if store.dialect == "postgresql":  # the key's name moves with its table
+            tx.conn.execute(text("ALTER TABLE old RENAME CONSTRAINT acknowledged_pkey TO old_key"))
+        tx.conn.execute(text(made))
+        tx.conn.execute(text("INSERT INTO acknowledged SELECT * FROM old"))
+        tx.conn.execute(text("DROP TABLE old"))
+        assert inspect(tx.conn).get_pk_constraint("acknowledged")["constrained_columns"] == [
+            "channel",
+            "sku",
+        ]
+        tx.conn.execute(text("UPDATE omnisync_meta SET value = '5' WHERE key = 'schema_version'"))
+    store.close()
+    migrated = open_store(url)
+    assert migrated.schema_version == SCHEMA_VERSION
+    assert _shape(migrated) == _shape_of_a_new_store(tmp_path)
+    with migrated.transaction() as tx:
+        assert _rows(tx, t.acknowledged) == before
+        tx.acknowledge("shop", {"A": 7}, T0)  # the upsert finds its row under the new key
+        assert tx.acknowledged_by(["shop", "web"], ["A", "B"]) == {
+            "shop": {"A": Acknowledged(7), "B": Acknowledged(0)},
+            "web": {"A": Acknowledged(1, moved=True)},
+        }
+    migrated.close()
+
+
 def _rows(tx, table):
     return sorted(tuple(row) for row in tx.conn.execute(table.select()))
 
@@ -320,12 +354,13 @@ def test_an_in_memory_sqlite_store_is_refused_with_what_to_use_instead(url):
 
 
 def _shape(store):
-    """Each table's columns and indexes, as the database reports them."""
+    """Each table's columns, key (in its order) and indexes, as the database reports them."""
     with store.reading() as tx:
         found = inspect(tx.conn)
         return {
             table: (
                 sorted(column["name"] for column in found.get_columns(table)),
+                found.get_pk_constraint(table)["constrained_columns"],
                 sorted(index["name"] for index in found.get_indexes(table)),
             )
             for table in found.get_table_names()

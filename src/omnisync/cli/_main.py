@@ -10,8 +10,8 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +21,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from omnisync import plugins
 from omnisync._api import AsyncOmnisync
+from omnisync._heap import freeze_started
 from omnisync._logging import configure_logging
 from omnisync.cli import _render
 from omnisync.cli._example import EXAMPLE_CONFIG
@@ -39,18 +40,28 @@ err = Console(stderr=True)
 
 
 class State:
-    """Options shared by every command."""
+    """Options shared by every command; ``freeze``: the process is the ``omnisync`` command's
+    own, so what starting a command made is frozen once it has started (`freeze_started`)."""
 
-    def __init__(self, config: str | None) -> None:
+    def __init__(self, config: str | None, *, freeze: bool = False) -> None:
         self.config_path = config
+        self.freeze = freeze
 
     def client(self) -> AsyncOmnisync:
         return AsyncOmnisync(load_config(self.config_path))
 
+    @asynccontextmanager
+    async def started(self) -> AsyncIterator[AsyncOmnisync]:
+        """The client, open; what starting it made is then frozen (`freeze_started`)."""
+        async with self.client() as client:
+            if self.freeze:
+                freeze_started()
+            yield client
+
 
 def _run(state: State, work: Callable[[AsyncOmnisync], Awaitable[T]]) -> T:
     async def go() -> T:
-        async with state.client() as client:
+        async with state.started() as client:
             return await work(client)
 
     return asyncio.run(go())
@@ -98,7 +109,7 @@ def cli(ctx: click.Context, config: str | None, log_level: str, log_json: bool) 
     Exit codes: 0 success, 1 partial failure, 2 bad configuration, 3 channels busy.
     """
     configure_logging(log_level, as_json=log_json)
-    ctx.obj = State(config)
+    ctx.obj = State(config, freeze=ctx.obj is _OWN_PROCESS)
 
 
 @cli.command()
@@ -233,7 +244,7 @@ def sync(
 async def _sync(
     state: State, names: list[str], once: bool, as_json: bool, wait: bool, interval: float | None
 ) -> int:
-    async with state.client() as client:
+    async with state.started() as client:
         every = interval or client.config.config.engine.interval_seconds
         while True:
             started = time.monotonic()
@@ -506,6 +517,10 @@ def simulate(
         server.shutdown()
 
 
+_OWN_PROCESS = object()
+"""What `main` hands the commands: they run in a process of their own, not in a caller's."""
+
+
 def main() -> None:
     """Entry point of the ``omnisync`` command."""
-    cli(prog_name="omnisync")
+    cli(prog_name="omnisync", obj=_OWN_PROCESS)

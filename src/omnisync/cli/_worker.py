@@ -28,7 +28,7 @@ def worker(state: State, until_idle: bool, name: str | None) -> None:
 
 
 async def _work(state: State, until_idle: bool, name: str | None) -> None:
-    async with state.client() as client, Workers(client) as workers:
+    async with state.started() as client, Workers(client) as workers:
         if until_idle:
             await workers.enqueue()
         await workers.run(wait=not until_idle, name=name)
@@ -54,5 +54,5 @@ def enqueue(state: State, channel_names: tuple[str, ...], phases: tuple[str, ...
 
 
 async def _enqueue(state: State, names: list[str], phases: tuple[str, ...]) -> list[int]:
-    async with state.client() as client, Workers(client) as workers:
+    async with state.started() as client, Workers(client) as workers:
         return await workers.enqueue(names or None, phases)

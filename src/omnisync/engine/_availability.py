@@ -61,7 +61,12 @@ class Availability:
 
 def base_quantity(cells: Mapping[str, StockCell], locations: Sequence[str]) -> int:
     """Free stock over the channel's locations: on hand minus held, summed (may be negative)."""
-    return sum(cells[location].free for location in locations if location in cells)
+    base = 0
+    for location in locations:
+        cell = cells.get(location)
+        if cell is not None:
+            base += cell.on_hand - cell.held
+    return base
 
 
 def bundle_base(component_bases: Mapping[str, int], components: Mapping[str, int]) -> int:
@@ -79,27 +84,37 @@ def apply_rules(
     """Apply a channel's rules (and plugin caps) to ``base``; never returns below zero.
     Without ``explain`` no steps are recorded: a push planning a million SKUs needs the
     numbers alone, and recording the steps took most of the time."""
-    steps: list[Step] = []
+    # Written out rule by rule, each step recorded only when explaining: this runs for every
+    # SKU and channel a push plans, and a closure or a step's name made per call cost more
+    # than the arithmetic.
+    steps: list[Step] | None = [] if explain else None
     quantity = base
-
-    def step(rule: str, after: int) -> None:
-        nonlocal quantity
-        if explain:
-            steps.append(Step(rule, quantity, after))
-        quantity = after
-
     if rules.buffer:
-        step(f"safety buffer {rules.buffer}", quantity - rules.buffer)
+        after = quantity - rules.buffer
+        if steps is not None:
+            steps.append(Step(f"safety buffer {rules.buffer}", quantity, after))
+        quantity = after
     if rules.percentage < 100:
-        step(f"{rules.percentage}% of available", max(quantity, 0) * rules.percentage // 100)
+        after = max(quantity, 0) * rules.percentage // 100
+        if steps is not None:
+            steps.append(Step(f"{rules.percentage}% of available", quantity, after))
+        quantity = after
     if rules.zero_below and quantity < rules.zero_below:
-        step(f"show 0 below {rules.zero_below}", 0)
+        if steps is not None:
+            steps.append(Step(f"show 0 below {rules.zero_below}", quantity, 0))
+        quantity = 0
     if rules.max_quantity is not None and quantity > rules.max_quantity:
-        step(f"at most {rules.max_quantity}", rules.max_quantity)
+        if steps is not None:
+            steps.append(Step(f"at most {rules.max_quantity}", quantity, rules.max_quantity))
+        quantity = rules.max_quantity
     if cap is not None:
         capped = cap(max(quantity, 0))
         if capped < quantity:
-            step("plugin rule", capped)
+            if steps is not None:
+                steps.append(Step("plugin rule", quantity, capped))
+            quantity = capped
     if quantity < 0:
-        step("never negative", 0)
-    return quantity, tuple(steps)
+        if steps is not None:
+            steps.append(Step("never negative", quantity, 0))
+        quantity = 0
+    return quantity, tuple(steps) if steps else ()

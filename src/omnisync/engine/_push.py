@@ -26,7 +26,7 @@ from omnisync.engine._report import ChannelReport
 from omnisync.engine._stockview import Cells, quantities, sellable_skus, with_components
 from omnisync.errors import InvalidPayloadError, PermanentError, RecordError
 from omnisync.models import StockPushResult, StockUpdate
-from omnisync.store import Transaction
+from omnisync.store import Acknowledged, Transaction
 
 __all__ = ["PushLooks", "PushPlan", "plan_fingerprint", "plan_push", "plan_pushes", "push_stock"]
 
@@ -75,20 +75,21 @@ _FRESH_SECONDS = 1.0
 class _Scope:
     """What a push looks at: the SKUs to plan, in order; the pending changes it read (SKU →
     version); the SKUs whose push is quarantined; the fingerprint it plans from in full, if it
-    does; and the stock of its SKUs, read with its changes when it looked together with
-    others (at ``read_at``, on the monotonic clock)."""
+    does; and, when it looked together with others, the stock of its SKUs and what its
+    channel acknowledged of them, read with its changes (at ``read_at``, on the monotonic
+    clock)."""
 
     skus: list[str]
     seen: dict[str, int]
     blocked: set[str]
     full: str | None
-    cells: Cells | None = None
+    shared: tuple[Cells, dict[str, Acknowledged]] | None = None
     read_at: float = 0.0
 
-    def fresh_cells(self) -> Cells | None:
-        """The shared read of stock, while it is fresh enough to plan from."""
-        if self.cells is not None and time.monotonic() - self.read_at <= _FRESH_SECONDS:
-            return self.cells
+    def fresh(self) -> tuple[Cells, dict[str, Acknowledged]] | None:
+        """The shared read, while it is fresh enough to plan from."""
+        if self.shared is not None and time.monotonic() - self.read_at <= _FRESH_SECONDS:
+            return self.shared
         return None
 
     def settled(self, planned: Collection[str]) -> dict[str, int]:
@@ -178,12 +179,14 @@ def _scopes(
 ) -> dict[str, _Scope]:
     """Each push's scope from ``seen``, the pending changes read in ``tx``: every sellable SKU
     for the pushes planning in full (``fulls``: the fingerprint each plans from), else the
-    SKUs of its changes. When several pushes look at their changes, their SKUs' stock is read
-    here, once for all of them."""
+    SKUs of its changes. When several pushes look at their changes, their SKUs' stock and what
+    each channel acknowledged of them are read here, once for all of them."""
     partial = [channel.name for channel in channels if channel.name not in fulls]
     ours = _ours(tx, ctx, set().union(*(seen[name].keys() for name in partial)))
-    shared = len(partial) > 1 and len(ours) <= _SHARED
-    cells = tx.stock_cells(with_components(ctx, ours), times=False) if shared else None
+    cells, acked = None, {}
+    if len(partial) > 1 and len(ours) <= _SHARED:
+        cells = tx.stock_cells(with_components(ctx, ours), times=False)
+        acked = tx.acknowledged_by(partial, ours)
     read_at = time.monotonic()
     sellable = sellable_skus(tx, ctx) if fulls else []
     scopes = {}
@@ -194,7 +197,8 @@ def _scopes(
             scopes[name] = _Scope(sellable, changes, blocked, fulls[name])
         else:
             skus = sorted(ours & changes.keys())
-            scopes[name] = _Scope(skus, changes, blocked, None, cells, read_at)
+            shared = (cells, acked[name]) if cells is not None else None
+            scopes[name] = _Scope(skus, changes, blocked, None, shared, read_at)
     return scopes
 
 
@@ -219,9 +223,10 @@ def _plan(
     listings = tx.listings(channel.name, subset) if channel.can(Capability.PULL_LISTINGS) else None
     if listings is not None:
         skus = [sku for sku in skus if sku in listings]
-    acked = tx.acknowledged(channel.name, subset)
+    shared = scope.fresh()
+    cells, acked = shared if shared else (None, tx.acknowledged(channel.name, subset))
     open_skus = [sku for sku in skus if sku not in scope.blocked]
-    wanted = quantities(tx, ctx, channel, open_skus, scope.fresh_cells())
+    wanted = quantities(tx, ctx, channel, open_skus, cells)
     updates = []
     for sku, quantity in wanted.items():
         known = acked.get(sku)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from functools import partial
 
 from omnisync import plugins
 from omnisync.config import ResolvedChannel
@@ -42,7 +43,7 @@ def availability(
 ) -> dict[str, Availability]:
     """What ``channel`` may sell of each of ``skus``, with how it was derived."""
     result: dict[str, Availability] = {}
-    for _, sku, base, scope, (quantity, steps) in _derive(tx, ctx, [channel], skus, explain=True):
+    for _, sku, base, scope, (quantity, steps) in _derive(tx, ctx, [channel], skus):
         shown = {
             item: {loc: cell for loc, cell in per.items() if loc in channel.locations}
             for item, per in scope.items()
@@ -81,10 +82,17 @@ def quantities_by_channel(
 ) -> dict[str, dict[str, int]]:
     """What each of ``channels`` may sell of each of ``skus`` (channel → SKU → quantity),
     reading each SKU's stock once for all of them (not at all if ``cells`` hold it)."""
+    # `_derive`'s numbers without what explains them, in a loop of their own: a push runs it
+    # for thousands of SKUs and channels, and a full plan for millions.
+    capped = plugins.has_impls("channel_quantity")
     table: dict[str, dict[str, int]] = {channel.name: {} for channel in channels}
-    derived = _derive(tx, ctx, channels, skus, explain=False, cells=cells)
-    for channel, sku, _, _, (quantity, _) in derived:
-        table[channel.name][sku] = quantity
+    for chunk, stock in _stock_slices(tx, ctx, skus, cells, times=False):
+        for channel in channels:
+            rules, locations, found = ctx.rules(channel), channel.locations, table[channel.name]
+            for sku in chunk:
+                base = _base(stock, sku, ctx.bundles.get(sku), locations)
+                cap = partial(plugins.channel_quantity_cap, channel.name, sku) if capped else None
+                found[sku] = apply_rules(base, rules, cap, explain=False)[0]
     return table
 
 
@@ -100,39 +108,48 @@ Derived = tuple[ResolvedChannel, str, int, Cells, tuple[int, tuple[Step, ...]]]
 
 
 def _derive(
-    tx: Transaction,
-    ctx: EngineContext,
-    channels: Sequence[ResolvedChannel],
-    skus: Collection[str],
-    *,
-    explain: bool,
-    cells: Cells | None = None,
+    tx: Transaction, ctx: EngineContext, channels: Sequence[ResolvedChannel], skus: Collection[str]
 ) -> Iterator[Derived]:
-    """Each channel and SKU, its base, the stock cells it came from, and the rules applied to
-    it (if ``explain``, with when the cells were counted and each rule's step; without, the
-    numbers alone); stock is read a slice of the SKUs at a time, so a whole catalogue is never
-    held at once, unless ``cells`` hold it already."""
+    """Each channel and SKU, its base, the stock cells it came from (with when they were
+    counted), and the rules applied to it, step by step; stock is read a slice of the SKUs at
+    a time, so a whole catalogue is never held at once."""
     rules = [(channel, ctx.rules(channel)) for channel in channels]
     capped = plugins.has_impls("channel_quantity")
+    for chunk, stock in _stock_slices(tx, ctx, skus, None, times=True):
+        for sku in chunk:
+            components = ctx.bundles.get(sku)
+            scope = {item: stock.get(item, {}) for item in (components or (sku,))}
+            for channel, channel_rules in rules:
+                base = _base(stock, sku, components, channel.locations)
+                cap = partial(plugins.channel_quantity_cap, channel.name, sku) if capped else None
+                yield channel, sku, base, scope, apply_rules(base, channel_rules, cap)
+
+
+def _stock_slices(
+    tx: Transaction, ctx: EngineContext, skus: Collection[str], cells: Cells | None, times: bool
+) -> Iterator[tuple[list[str], Cells]]:
+    """``skus`` a slice at a time, with the stock of each slice (and of its bundles'
+    components): read from the store, with when it was counted if ``times``, unless
+    ``cells`` hold it already."""
     ordered = list(skus)
     for start in range(0, len(ordered), _SLICE):
         chunk = ordered[start : start + _SLICE]
-        if cells is None:
-            stock = tx.stock_cells(with_components(ctx, chunk), times=explain)
+        if cells is not None:
+            yield chunk, cells
         else:
-            stock = cells
-        for sku in chunk:
-            components = ctx.bundles.get(sku, {})
-            scope = {item: stock.get(item, {}) for item in (components or (sku,))}
-            for channel, channel_rules in rules:
-                if components:
-                    bases = {c: base_quantity(cs, channel.locations) for c, cs in scope.items()}
-                    base = bundle_base(bases, components)
-                else:
-                    base = base_quantity(scope[sku], channel.locations)
+            yield chunk, tx.stock_cells(with_components(ctx, chunk), times=times)
 
-                def cap(quantity: int, sku: str = sku, channel: str = channel.name) -> int:
-                    return plugins.channel_quantity_cap(channel, sku, quantity)
 
-                derived = apply_rules(base, channel_rules, cap if capped else None, explain=explain)
-                yield channel, sku, base, scope, derived
+def _base(
+    stock: Cells, sku: str, components: Mapping[str, int] | None, locations: Sequence[str]
+) -> int:
+    """Free stock of ``sku`` over ``locations``; of a bundle (its ``components``), the whole
+    bundles its components' free stock makes."""
+    if not components:
+        return base_quantity(stock.get(sku, _NOTHING), locations)
+    bases = {item: base_quantity(stock.get(item, _NOTHING), locations) for item in components}
+    return bundle_base(bases, components)
+
+
+_NOTHING: dict[str, StockCell] = {}
+"""The cells of a SKU with no stock anywhere (never written to)."""

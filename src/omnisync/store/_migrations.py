@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Table, func, select, text
 
 from omnisync.errors import SchemaVersionError
 from omnisync.store import _schema
@@ -67,15 +67,34 @@ def _without_rowid(conn: Connection) -> None:
         _schema.acknowledged,
         _schema.pending_pushes,
     ):
-        old = f"{table.name}_with_rowid"
-        columns = ", ".join(column.name for column in table.columns)
-        key = ", ".join(column.name for column in table.primary_key)
-        conn.execute(text(f"ALTER TABLE {table.name} RENAME TO {old}"))
-        table.create(conn)
-        conn.execute(
-            text(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {old} ORDER BY {key}")
+        _rebuild(conn, table)
+
+
+def _acknowledged_by_sku(conn: Connection) -> None:
+    """6: what channels acknowledged is keyed by SKU, then channel, so every channel's row of a
+    SKU is found in one search (pushes looking together read them at once)."""
+    if conn.dialect.name == "sqlite":
+        _rebuild(conn, _schema.acknowledged)
+        return
+    conn.execute(
+        text(
+            "ALTER TABLE acknowledged DROP CONSTRAINT acknowledged_pkey,"
+            " ADD CONSTRAINT acknowledged_pkey PRIMARY KEY (sku, channel)"
         )
-        conn.execute(text(f"DROP TABLE {old}"))
+    )
+
+
+def _rebuild(conn: Connection, table: Table) -> None:
+    """Rebuild ``table`` (SQLite) as `_schema` defines it, its rows copied in key order."""
+    old = f"{table.name}_before"
+    columns = ", ".join(column.name for column in table.columns)
+    key = ", ".join(column.name for column in table.primary_key)
+    conn.execute(text(f"ALTER TABLE {table.name} RENAME TO {old}"))
+    table.create(conn)
+    conn.execute(
+        text(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {old} ORDER BY {key}")
+    )
+    conn.execute(text(f"DROP TABLE {old}"))
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [
@@ -83,6 +102,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _pending_pushes,
     _held_units,
     _without_rowid,
+    _acknowledged_by_sku,
 ]
 """Migration ``i`` takes a store from schema version ``i + 1`` to ``i + 2``."""
 

@@ -66,7 +66,7 @@ class ReservationRow:
         return self.reserved + self.shipped
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Acknowledged:
     """What a channel last confirmed for a SKU, and whether what it shows has moved since."""
 
@@ -105,7 +105,7 @@ class NewOrder:
     hold_reason: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StockCell:
     """One SKU at one location: on hand, and what orders hold of it."""
 

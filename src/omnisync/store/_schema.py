@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -173,13 +174,16 @@ cursors = Table(
 acknowledged = Table(
     "acknowledged",
     metadata,
-    Column("channel", String(100), primary_key=True),
-    Column("sku", String(255), primary_key=True),
+    Column("channel", String(100)),
+    Column("sku", String(255)),
     Column("quantity", Integer, nullable=False),
     Column("at", UTCDateTime, nullable=False),
     # What the channel shows moved since it acknowledged ``quantity`` (it sold some, or a
     # merchant edited it): the next push must go out.
     Column("moved", Boolean, nullable=False, default=False),
+    # By SKU first: the pushes that look together read every channel's row of a changed SKU,
+    # side by side in the key's order, in one search.
+    PrimaryKeyConstraint("sku", "channel", name="acknowledged_pkey"),
     **_BY_KEY,
 )
 

@@ -48,6 +48,12 @@ _ACKED = select(t.acknowledged.c.sku, t.acknowledged.c.quantity, t.acknowledged.
     t.acknowledged.c.channel == _CHANNEL
 )
 _ACKED_OF = _ACKED.where(one_of(t.acknowledged.c.sku, _SKUS))
+_ACKED_BY = select(
+    t.acknowledged.c.channel,
+    t.acknowledged.c.sku,
+    t.acknowledged.c.quantity,
+    t.acknowledged.c.moved,
+).where(one_of(t.acknowledged.c.channel, list_param("chs")), one_of(t.acknowledged.c.sku, _SKUS))
 _PENDING = select(t.pending_pushes.c.sku, t.pending_pushes.c.version).where(
     t.pending_pushes.c.channel == _CHANNEL
 )
@@ -239,6 +245,18 @@ class StockMixin(TransactionBase):
         given)."""
         rows = self._rows(_ACKED, _ACKED_OF, skus, ch=channel)
         return {row[0]: Acknowledged(row[1], bool(row[2])) for row in rows}
+
+    def acknowledged_by(
+        self, channels: Collection[str], skus: Collection[str]
+    ) -> dict[str, dict[str, Acknowledged]]:
+        """What each of ``channels`` last confirmed of each of ``skus`` (channel → SKU →
+        acknowledgement): every channel's row of a SKU is found in one search."""
+        found: dict[str, dict[str, Acknowledged]] = {channel: {} for channel in channels}
+        for channel, sku, quantity, moved in self._rows(
+            None, _ACKED_BY, skus, chs=sorted(channels)
+        ):
+            found[channel][sku] = Acknowledged(quantity, bool(moved))
+        return found
 
     def acknowledge(self, channel: str, quantities: dict[str, int], now: datetime) -> None:
         """Record the quantities ``channel`` confirmed."""
