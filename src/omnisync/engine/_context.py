@@ -19,6 +19,8 @@ class EngineContext:
     loaded: LoadedConfig
     store: Store
     local_locations: frozenset[str] = field(init=False)
+    fingerprints: dict[str, str] = field(init=False, default_factory=dict)
+    """Each channel's `plan_fingerprint`, once computed."""
 
     def __post_init__(self) -> None:
         self.local_locations = self.loaded.local_locations()

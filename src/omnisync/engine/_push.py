@@ -48,6 +48,15 @@ class PushPlan:
 def plan_fingerprint(ctx: EngineContext, channel: ResolvedChannel) -> str:
     """What a channel's quantities derive from besides stock: its rules, locations, bundles
     and whether it sells only what it lists. A push plans in full when this changes."""
+    # Once per channel for the context's configuration, which does not change: hashing a
+    # thousand bundles took longer than a small push's planning.
+    found = ctx.fingerprints.get(channel.name)
+    if found is None:
+        found = ctx.fingerprints[channel.name] = _fingerprint(ctx, channel)
+    return found
+
+
+def _fingerprint(ctx: EngineContext, channel: ResolvedChannel) -> str:
     basis = {
         "rules": dataclasses.asdict(ctx.rules(channel)),
         "locations": list(channel.locations),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -149,21 +148,21 @@ class StockMixin(TransactionBase):
     ) -> dict[str, dict[str, StockCell]]:
         """On hand and held per SKU and location; every known SKU when ``skus`` is ``None``.
         Without ``times``, cells of given SKUs leave out when they were counted (``as_of``)."""
-        on_hand: dict[tuple[str, str], tuple[int, datetime | None]] = {}
-        held: dict[tuple[str, str], int] = {}
+        held = {
+            (sku, location): int(units)
+            for sku, location, units in self._rows(_HELD, _HELD_OF, skus)
+        }
+        cells: dict[str, dict[str, StockCell]] = {}
         for sku, location, quantity, as_of in self._rows(
             _LEVELS, _LEVELS_OF if times else _COUNTS_OF, skus
         ):
-            on_hand[(sku, location)] = (quantity, as_of)
-        for sku, location, quantity in self._rows(_HELD, _HELD_OF, skus):
-            held[(sku, location)] = int(quantity)
-        cells: dict[str, dict[str, StockCell]] = defaultdict(dict)
-        for key in on_hand.keys() | held.keys():
-            quantity, as_of = on_hand.get(key, (0, None))
-            cells[key[0]][key[1]] = StockCell(on_hand=quantity, held=held.get(key, 0), as_of=as_of)
+            units = held.pop((sku, location), 0)
+            cells.setdefault(sku, {})[location] = StockCell(quantity, units, as_of)
+        for (sku, location), units in held.items():  # held where nothing was ever counted
+            cells.setdefault(sku, {})[location] = StockCell(0, units)
         for sku in skus or ():
             cells.setdefault(sku, {})
-        return dict(cells)
+        return cells
 
     # Ledger -------------------------------------------------------------------------------
 
@@ -297,8 +296,7 @@ class StockMixin(TransactionBase):
 
     def pending(self, channel: str) -> dict[str, int]:
         """The SKUs pending for ``channel``'s next push, with the version of their last change."""
-        rows = self.conn.execute(_PENDING, {"ch": channel})
-        return {str(sku): int(version) for sku, version in rows.all()}
+        return dict(self.conn.execute(_PENDING, {"ch": channel}).all())
 
     def clear_pending(self, channel: str, seen: dict[str, int]) -> None:
         """Clear the pending SKUs a push dealt with, unless they changed again since it read
