@@ -13,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Dialect,
+    Integer,
     String,
     Table,
     TypeDecorator,
@@ -45,26 +46,31 @@ def chunks(items: Collection[_Item]) -> Iterator[list[_Item]]:
         yield ordered[start : start + _CHUNK]
 
 
-class _TextList(TypeDecorator[Collection[str]]):
-    """A list of strings bound as one value: a JSON array on SQLite, an array on PostgreSQL."""
+class _Listed(TypeDecorator[Collection[Any]]):
+    """A list of strings (or of ``numbers``) bound as one value: a JSON array on SQLite, an
+    array on PostgreSQL."""
 
     impl = String
     cache_ok = True
 
+    def __init__(self, *, numbers: bool = False) -> None:
+        super().__init__()
+        self.numbers = numbers
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(postgresql.ARRAY(String))
+            return dialect.type_descriptor(postgresql.ARRAY(Integer if self.numbers else String))
         return dialect.type_descriptor(String())
 
-    def process_bind_param(self, value: Collection[str] | None, dialect: Dialect) -> Any:
+    def process_bind_param(self, value: Collection[Any] | None, dialect: Dialect) -> Any:
         if value is None:
             return None
         return list(value) if dialect.name == "postgresql" else json.dumps(list(value))
 
 
-def list_param(name: str) -> BindParameter[Collection[str]]:
-    """A parameter holding a list of strings, for `one_of`."""
-    return bindparam(name, type_=_TextList())
+def list_param(name: str, *, numbers: bool = False) -> BindParameter[Collection[Any]]:
+    """A parameter holding a list of strings (of integers with ``numbers``), for `one_of`."""
+    return bindparam(name, type_=_Listed(numbers=numbers))
 
 
 class _OneOf(ColumnElement[bool]):
@@ -78,13 +84,13 @@ class _OneOf(ColumnElement[bool]):
         ("values", InternalTraversal.dp_clauseelement),
     ]
 
-    def __init__(self, column: ColumnElement[Any], values: BindParameter[Collection[str]]):
+    def __init__(self, column: ColumnElement[Any], values: BindParameter[Collection[Any]]):
         self.column = column
         self.values = values
 
 
 def one_of(
-    column: ColumnElement[Any], values: BindParameter[Collection[str]]
+    column: ColumnElement[Any], values: BindParameter[Collection[Any]]
 ) -> ColumnElement[bool]:
     """``column IN values``, with the list bound as one parameter.
 
@@ -114,7 +120,7 @@ def _one_of_sqlite(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(_OneOf, "postgresql")
 def _one_of_postgresql(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
     column, values = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
-    return f"{column} = ANY({values})"  # psycopg's dialect casts the array to VARCHAR[]
+    return f"{column} = ANY({values})"  # psycopg's dialect casts the array to its type
 
 
 class TransactionBase:

@@ -20,6 +20,10 @@ _STORED_IDS = select(t.orders.c.external_id).where(
     t.orders.c.channel == bindparam("ch"),
     one_of(t.orders.c.external_id, list_param("ids")),
 )
+_HELD_BY_ROW = select(
+    t.reservations.c.id, t.reservations.c.reserved + t.reservations.c.shipped
+).where(one_of(t.reservations.c.id, list_param("ids", numbers=True)))
+_LOCATIONS = list_param("locations")
 
 
 def _stored(row: Any) -> StoredOrder:
@@ -366,11 +370,10 @@ class OrdersMixin(TransactionBase):
 
     def _held_by_row(self, row_ids: Collection[int]) -> dict[int, int]:
         """The held units stored for each of the reservation rows ``row_ids``."""
-        res = t.reservations
         found: dict[int, int] = {}
         for chunk in chunks(row_ids):
-            query = select(res.c.id, res.c.reserved + res.c.shipped).where(res.c.id.in_(chunk))
-            found.update((int(row_id), int(held)) for row_id, held in self.conn.execute(query))
+            rows = self.conn.execute(_HELD_BY_ROW, {"ids": chunk})
+            found.update((int(row_id), int(held)) for row_id, held in rows)
         return found
 
     def _add_held(self, held: Counter[tuple[str, str]]) -> None:
@@ -397,11 +400,12 @@ class OrdersMixin(TransactionBase):
         ``before`` that no count has confirmed gone yet."""
         res = t.reservations
         query = select(res).where(
-            res.c.location.in_(list(locations)), res.c.shipped > 0, res.c.shipped_at < before
+            one_of(res.c.location, _LOCATIONS), res.c.shipped > 0, res.c.shipped_at < before
         )
         if sku is not None:
             query = query.where(res.c.sku == sku)
-        return [_reservation(row) for row in self.conn.execute(query).all()]
+        rows = self.conn.execute(query, {"locations": list(locations)}).all()
+        return [_reservation(row) for row in rows]
 
     def holders(self, sku: str, locations: Collection[str], limit: int = 50) -> list[Holder]:
         """Orders holding ``sku`` at ``locations``, newest first."""
@@ -418,7 +422,7 @@ class OrdersMixin(TransactionBase):
                 held,
             )
             .select_from(res.join(t.orders, t.orders.c.id == res.c.order_id))
-            .where(res.c.sku == sku, res.c.location.in_(list(locations)))
+            .where(res.c.sku == sku, one_of(res.c.location, _LOCATIONS))
             .group_by(
                 t.orders.c.id,
                 t.orders.c.channel,
@@ -430,4 +434,5 @@ class OrdersMixin(TransactionBase):
             .order_by(t.orders.c.created_at.desc(), t.orders.c.id.desc())
             .limit(limit)
         )
-        return [Holder(*row) for row in self.conn.execute(query).all()]
+        rows = self.conn.execute(query, {"locations": list(locations)}).all()
+        return [Holder(*row) for row in rows]

@@ -25,6 +25,7 @@ _FETCH = 5_000
 # SQLAlchemy then reuses their compiled form instead of rebuilding them each time.
 _SKUS = list_param("skus")
 _KNOWN = select(t.skus.c.sku).where(one_of(t.skus.c.sku, _SKUS))
+_LOCK = _KNOWN.order_by(t.skus.c.sku).with_for_update()
 _LEVELS = select(
     t.stock_levels.c.sku,
     t.stock_levels.c.location,
@@ -96,12 +97,7 @@ class StockMixin(TransactionBase):
         if self.serialised or not skus:
             return
         for chunk in chunks(sorted(skus)):
-            self.conn.execute(
-                select(t.skus.c.sku)
-                .where(t.skus.c.sku.in_(chunk))
-                .order_by(t.skus.c.sku)
-                .with_for_update()
-            ).all()
+            self.conn.execute(_LOCK, {"skus": chunk}).all()
 
     def stock_level(self, sku: str, location: str) -> tuple[int, datetime] | None:
         """``(on_hand, as_of)`` of ``sku`` at ``location``, or ``None`` if never counted."""
@@ -324,8 +320,11 @@ class StockMixin(TransactionBase):
         ]
         if stale:
             self.lock_key("push_plans", "rows")
-            self.conn.execute(plans.delete().where(plans.c.channel.in_(stale)))
-            self.conn.execute(pending.delete().where(pending.c.channel.in_(stale)))
+            gone = list_param("stale")
+            for table in (plans, pending):
+                self.conn.execute(
+                    table.delete().where(one_of(table.c.channel, gone)), {"stale": stale}
+                )
 
     def push_plan(self, channel: str) -> tuple[str, bool] | None:
         """What ``channel``'s pushes plan from: (fingerprint, whether its full push finished)."""
