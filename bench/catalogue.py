@@ -26,6 +26,7 @@ from bench._omnisync import LOCATION, configured
 from bench._shops import sku_names
 from omnisync._heap import freeze_started
 from omnisync._time import utcnow
+from omnisync.engine._context import EngineContext
 from omnisync.engine._importer import import_order
 from omnisync.engine._push import plan_fingerprint, plan_pushes
 from omnisync.engine._stockview import quantities_by_channel, sellable_skus
@@ -122,6 +123,15 @@ def _omnisync(folder: str, skus: int, channels: int, bundles: int) -> Any:
     return configured(Path(folder) / "omnisync", _channels(channels), extra=section)
 
 
+def _started(folder: str, skus: int, channels: int, bundles: int) -> tuple[Any, EngineContext]:
+    """omnisync and its engine's context, what starting them made frozen as the ``omnisync``
+    command freezes it (see `freeze_started`)."""
+    om = _omnisync(folder, skus, channels, bundles)
+    ctx = om.engine.ctx
+    freeze_started()
+    return om, ctx
+
+
 def _load(folder: str, skus: int, channels: int, bundles: int) -> dict[str, Any]:
     """Set-up: every SKU counted at the shelf, and every channel acknowledging its numbers as
     after a complete push (written straight into the store: set-up is not measured)."""
@@ -159,9 +169,7 @@ def _load(folder: str, skus: int, channels: int, bundles: int) -> dict[str, Any]
 
 def _full(folder: str, skus: int, channels: int, bundles: int) -> dict[str, Any]:
     """Available-to-sell of every SKU on every channel."""
-    om = _omnisync(folder, skus, channels, bundles)
-    ctx = om.engine.ctx
-    freeze_started()  # as the omnisync command does once it has started
+    om, ctx = _started(folder, skus, channels, bundles)
     with timed() as time, om.store.reading() as tx:
         every = sellable_skus(tx, ctx)
         table = quantities_by_channel(tx, ctx, list(ctx.channels.values()), every)
@@ -174,13 +182,11 @@ def _incremental(
     folder: str, skus: int, channels: int, bundles: int, changes: int
 ) -> dict[str, Any]:
     """``changes`` orders imported, one in ten selling a bundle."""
-    om = _omnisync(folder, skus, channels, bundles)
-    ctx = om.engine.ctx
+    om, ctx = _started(folder, skus, channels, bundles)
     _, kits = _bundles(skus, bundles)
     names = sku_names(skus)
     rng = random.Random(3)
     seller = next(iter(ctx.channels.values()))
-    freeze_started()  # as the omnisync command does once it has started
     start = utcnow()
     with timed() as importing, om.store.transaction() as tx:
         for number in range(changes):
@@ -213,9 +219,7 @@ def _incremental(
 
 def _planning(folder: str, skus: int, channels: int, bundles: int) -> dict[str, Any]:
     """Every channel's next push planned, as one sync pushing them all plans."""
-    om = _omnisync(folder, skus, channels, bundles)
-    ctx = om.engine.ctx
-    freeze_started()  # as the omnisync command does once it has started
+    om, ctx = _started(folder, skus, channels, bundles)
     with timed() as planning:
         plans = plan_pushes(ctx, list(ctx.channels.values()))
     om.store.close()
@@ -230,10 +234,8 @@ def _recomputing(folder: str, skus: int, channels: int, bundles: int) -> dict[st
     """Every channel's quantity of what changed since its last push, recomputed: the changes
     read, their stock read once and every channel's quantity derived (without what each
     channel acknowledged, which only a push needs)."""
-    om = _omnisync(folder, skus, channels, bundles)
-    ctx = om.engine.ctx
+    om, ctx = _started(folder, skus, channels, bundles)
     selling = list(ctx.channels.values())
-    freeze_started()  # as the omnisync command does once it has started
     with timed() as recomputing, om.store.reading() as tx:
         changed = set().union(*(tx.pending(channel.name) for channel in selling))
         quantities_by_channel(tx, ctx, selling, changed)

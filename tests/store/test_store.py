@@ -226,11 +226,9 @@ def test_a_store_at_schema_1_is_migrated(store, url, tmp_path):
         tx.conn.execute(text("DROP TABLE push_plans"))
         tx.conn.execute(text("DROP TABLE stock_held"))
         tx.conn.execute(text("DROP INDEX ix_reservations_shipped"))
-        tx.conn.execute(text("UPDATE omnisync_meta SET value = '1' WHERE key = 'schema_version'"))
-    store.close()
-    migrated = open_store(url)
-    assert migrated.schema_version == SCHEMA_VERSION == 6
-    assert _shape(migrated) == _shape_of_a_new_store(tmp_path)
+        _stamp(tx, 1)
+    migrated = _migrated(store, url, tmp_path)
+    assert SCHEMA_VERSION == 6
     with migrated.transaction() as tx:
         order = Fulfilment(
             channel="shop",
@@ -260,17 +258,10 @@ def test_a_store_at_schema_4_keeps_its_rows_and_looks_skus_up_by_key(store, url,
         before = {table.name: _rows(tx, table) for table in keyed}
         if store.dialect == "sqlite":  # the tables as schema 4 made them, with a rowid
             for table in keyed:
-                made = str(CreateTable(table).compile(tx.conn)).replace("WITHOUT ROWID", "")
-                tx.conn.execute(text(f"ALTER TABLE {table.name} RENAME TO old"))
-                tx.conn.execute(text(made))
-                tx.conn.execute(text(f"INSERT INTO {table.name} SELECT * FROM old"))
-                tx.conn.execute(text("DROP TABLE old"))
+                _remade(tx, table, "WITHOUT ROWID", "")
             assert _with_rowid(tx, keyed) == {table.name for table in keyed}
-        tx.conn.execute(text("UPDATE omnisync_meta SET value = '4' WHERE key = 'schema_version'"))
-    store.close()
-    migrated = open_store(url)
-    assert migrated.schema_version == SCHEMA_VERSION
-    assert _shape(migrated) == _shape_of_a_new_store(tmp_path)
+        _stamp(tx, 4)
+    migrated = _migrated(store, url, tmp_path)
     with migrated.transaction() as tx:
         assert {table.name: _rows(tx, table) for table in keyed} == before
         assert _with_rowid(tx, keyed) == set()
@@ -286,23 +277,13 @@ def test_a_store_at_schema_5_keeps_what_channels_acknowledged_keyed_by_sku(store
         tx.mark_moved("web", ["A"])
         before = _rows(tx, t.acknowledged)
         # The table as schema 5 made it: keyed by channel, then SKU.
-        made = str(CreateTable(t.acknowledged).compile(tx.conn))
-        made = made.replace("PRIMARY KEY (sku, channel)", "PRIMARY KEY (channel, sku)")
-        tx.conn.execute(text("ALTER TABLE acknowledged RENAME TO old"))
-        if store.dialect == "postgresql":  # the key's name moves with its table
-            tx.conn.execute(text("ALTER TABLE old RENAME CONSTRAINT acknowledged_pkey TO old_key"))
-        tx.conn.execute(text(made))
-        tx.conn.execute(text("INSERT INTO acknowledged SELECT * FROM old"))
-        tx.conn.execute(text("DROP TABLE old"))
+        _remade(tx, t.acknowledged, "PRIMARY KEY (sku, channel)", "PRIMARY KEY (channel, sku)")
         assert inspect(tx.conn).get_pk_constraint("acknowledged")["constrained_columns"] == [
             "channel",
             "sku",
         ]
-        tx.conn.execute(text("UPDATE omnisync_meta SET value = '5' WHERE key = 'schema_version'"))
-    store.close()
-    migrated = open_store(url)
-    assert migrated.schema_version == SCHEMA_VERSION
-    assert _shape(migrated) == _shape_of_a_new_store(tmp_path)
+        _stamp(tx, 5)
+    migrated = _migrated(store, url, tmp_path)
     with migrated.transaction() as tx:
         assert _rows(tx, t.acknowledged) == before
         tx.acknowledge("shop", {"A": 7}, T0)  # the upsert finds its row under the new key
@@ -311,6 +292,36 @@ def test_a_store_at_schema_5_keeps_what_channels_acknowledged_keyed_by_sku(store
             "web": {"A": Acknowledged(1, moved=True)},
         }
     migrated.close()
+
+
+def _remade(tx, table, new, old):
+    """``table`` made again, with its rows, as an older schema made it: with ``old`` where
+    today's creates it with ``new``."""
+    made = str(CreateTable(table).compile(tx.conn)).replace(new, old)
+    tx.conn.execute(text(f"ALTER TABLE {table.name} RENAME TO old"))
+    if tx.dialect == "postgresql":  # its key's name would stay taken
+        tx.conn.execute(text(f"ALTER TABLE old RENAME CONSTRAINT {table.name}_pkey TO old_pkey"))
+    tx.conn.execute(text(made))
+    tx.conn.execute(text(f"INSERT INTO {table.name} SELECT * FROM old"))
+    tx.conn.execute(text("DROP TABLE old"))
+
+
+def _stamp(tx, version):
+    """Mark the store as at schema ``version``."""
+    tx.conn.execute(
+        text("UPDATE omnisync_meta SET value = :v WHERE key = 'schema_version'"),
+        {"v": str(version)},
+    )
+
+
+def _migrated(store, url, tmp_path):
+    """``store`` closed and opened again: migrated to the current schema, shaped as a new
+    store is."""
+    store.close()
+    migrated = open_store(url)
+    assert migrated.schema_version == SCHEMA_VERSION
+    assert _shape(migrated) == _shape_of_a_new_store(tmp_path)
+    return migrated
 
 
 def _rows(tx, table):
