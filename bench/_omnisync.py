@@ -33,7 +33,7 @@ def configured(folder: Path, channels: Mapping[str, str], extra: str = "") -> As
 
 @asynccontextmanager
 async def started(om: AsyncOmnisync) -> AsyncIterator[AsyncOmnisync]:
-    """``om`` open, and what starting it made frozen, as the ``omnisync`` command does (see
+    """``om`` open, and what starting it made frozen, as ``omnisync sync`` does (see
     `freeze_started`)."""
     async with om:
         freeze_started()

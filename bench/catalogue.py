@@ -124,8 +124,8 @@ def _omnisync(folder: str, skus: int, channels: int, bundles: int) -> Any:
 
 
 def _started(folder: str, skus: int, channels: int, bundles: int) -> tuple[Any, EngineContext]:
-    """omnisync and its engine's context, what starting them made frozen as the ``omnisync``
-    command freezes it (see `freeze_started`)."""
+    """omnisync and its engine's context, what starting them made frozen as ``omnisync sync``
+    freezes it (see `freeze_started`)."""
     om = _omnisync(folder, skus, channels, bundles)
     ctx = om.engine.ctx
     freeze_started()

@@ -15,8 +15,8 @@ def freeze_started() -> None:
     sync that keeps tens of thousands of objects for a while (a push planning thousands of
     SKUs, a page of orders) sets one off. With omnisync's dependencies imported, that costs
     tens of milliseconds each time. Frozen, they are not traced again; what the sync makes
-    afterwards is collected as before. The ``omnisync`` command calls this once it has
-    started; an application can do the same once its own start-up is done.
+    afterwards is collected as before. ``omnisync sync`` and ``omnisync worker`` call this once
+    they have started; an application can do the same once its own start-up is done.
     """
     gc.collect()
     gc.freeze()

@@ -233,15 +233,16 @@ def test_simulate_names_the_simulators_it_knows(run):
     assert "sim-inventory" in result.output
 
 
-def test_the_command_freezes_what_starting_made_and_a_caller_of_cli_is_left_alone(
+def test_a_sync_freezes_what_starting_made_and_a_caller_of_cli_is_left_alone(
     configured, monkeypatch
 ):
     frozen = []
     monkeypatch.setattr(_heap.gc, "freeze", lambda: frozen.append("frozen"))
-    assert configured("stock", "--json").exit_code == 0  # cli(), as an application calls it
+    assert configured("sync", "--once").exit_code == 0  # cli(), as an application calls it
     assert frozen == []
-    monkeypatch.setattr("sys.argv", ["omnisync", "stock", "--json"])
-    with pytest.raises(SystemExit) as exited:
-        main()  # the omnisync command
-    assert exited.value.code == 0
-    assert frozen == ["frozen"]
+    for command in (["stock", "--json"], ["sync", "--once", "--json"]):
+        monkeypatch.setattr("sys.argv", ["omnisync", *command])
+        with pytest.raises(SystemExit) as exited:
+            main()  # the omnisync command
+        assert exited.value.code == 0
+    assert frozen == ["frozen"]  # by the sync alone: a short command has nothing to gain

@@ -211,18 +211,27 @@ async def counted(w, om, **counts):
     await om.engine.run_step("erp", Capability.PULL_STOCK)
 
 
-def count_after_the_look(monkeypatch, om, sku, quantity):
-    """A count of ``sku`` lands just after the next pushes have looked at their changes."""
+def after_the_look(monkeypatch, om, write):
+    """``write(tx)`` lands just after the next pushes have looked at their changes."""
     looked = _push._look
 
-    def count_lands_after_the_look(ctx, channels):
+    def lands_after_the_look(ctx, channels):
         scopes = looked(ctx, channels)
-        now = utcnow()
         with om.store.transaction() as tx:
-            apply_count(tx, sku, "main", quantity, now, source="erp", now=now)
+            write(tx)
         return scopes
 
-    monkeypatch.setattr(_push, "_look", count_lands_after_the_look)
+    monkeypatch.setattr(_push, "_look", lands_after_the_look)
+
+
+def count_after_the_look(monkeypatch, om, sku, quantity):
+    """A count of ``sku`` lands just after the next pushes have looked at their changes."""
+    now = utcnow()
+
+    def count(tx):
+        apply_count(tx, sku, "main", quantity, now, source="erp", now=now)
+
+    after_the_look(monkeypatch, om, count)
 
 
 async def push_all(om):
@@ -280,6 +289,23 @@ async def test_a_change_after_the_pushes_looked_stays_pending_for_each(tmp_path,
         assert all("B" in plan(om, name).seen for name in RULES)
         await push_all(om)
     assert [w.market(name).shown("B") for name in RULES] == [4, 3, 6]  # from 6
+
+
+async def test_a_sale_a_channel_reports_after_the_pushes_looked_is_pushed_next_time(
+    tmp_path, monkeypatch
+):
+    w = together(tmp_path)
+    async with w.client as om:
+        await counted(w, om, B=8)
+        # The market says it sold B: what it acknowledged moved, after the shared read of it.
+        after_the_look(monkeypatch, om, lambda tx: tx.mark_moved("market", ["B"]))
+        await push_all(om)
+        monkeypatch.undo()
+        # Looked at again by the market's next push; the push that went out after the sale
+        # set what the market shows, so nothing is left to send.
+        assert [name for name in RULES if "B" in plan(om, name).seen] == ["market"]
+        assert plan(om, "market").updates == []
+    assert [w.market(name).shown("B") for name in RULES] == [6, 4, 6]
 
 
 async def test_a_slice_planned_once_the_shared_read_is_stale_reads_stock_again(

@@ -41,7 +41,8 @@ err = Console(stderr=True)
 
 class State:
     """Options shared by every command; ``freeze``: the process is the ``omnisync`` command's
-    own, so what starting a command made is frozen once it has started (`freeze_started`)."""
+    own, so a long-running command (``sync``, ``worker``) freezes what starting it made once
+    it has started (`freeze_started`)."""
 
     def __init__(self, config: str | None, *, freeze: bool = False) -> None:
         self.config_path = config
@@ -61,7 +62,7 @@ class State:
 
 def _run(state: State, work: Callable[[AsyncOmnisync], Awaitable[T]]) -> T:
     async def go() -> T:
-        async with state.started() as client:
+        async with state.client() as client:
             return await work(client)
 
     return asyncio.run(go())

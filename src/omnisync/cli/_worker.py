@@ -54,5 +54,5 @@ def enqueue(state: State, channel_names: tuple[str, ...], phases: tuple[str, ...
 
 
 async def _enqueue(state: State, names: list[str], phases: tuple[str, ...]) -> list[int]:
-    async with state.started() as client, Workers(client) as workers:
+    async with state.client() as client, Workers(client) as workers:
         return await workers.enqueue(names or None, phases)

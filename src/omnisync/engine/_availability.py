@@ -65,7 +65,7 @@ def base_quantity(cells: Mapping[str, StockCell], locations: Sequence[str]) -> i
     for location in locations:
         cell = cells.get(location)
         if cell is not None:
-            base += cell.on_hand - cell.held
+            base += cell.free
     return base
 
 

@@ -193,10 +193,10 @@ def _scopes(
     partial = [channel.name for channel in channels if channel.name not in fulls]
     ours = _ours(tx, ctx, set().union(*(seen[name].keys() for name in partial)))
     cells, acked = None, {}
+    read_at = time.monotonic()  # before the reads: what they find is at least this fresh
     if len(partial) > 1 and len(ours) <= _SHARED:
         cells = tx.stock_cells(with_components(ctx, ours), times=False)
         acked = tx.acknowledged_by(partial, ours)
-    read_at = time.monotonic()
     sellable = sellable_skus(tx, ctx) if fulls else []
     scopes = {}
     for channel in channels:

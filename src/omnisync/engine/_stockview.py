@@ -43,7 +43,7 @@ def availability(
 ) -> dict[str, Availability]:
     """What ``channel`` may sell of each of ``skus``, with how it was derived."""
     result: dict[str, Availability] = {}
-    for _, sku, base, scope, (quantity, steps) in _derive(tx, ctx, [channel], skus):
+    for sku, base, scope, (quantity, steps) in _derive(tx, ctx, channel, skus):
         shown = {
             item: {loc: cell for loc, cell in per.items() if loc in channel.locations}
             for item, per in scope.items()
@@ -104,25 +104,24 @@ def with_components(ctx: EngineContext, skus: Collection[str]) -> set[str]:
     return wanted
 
 
-Derived = tuple[ResolvedChannel, str, int, Cells, tuple[int, tuple[Step, ...]]]
+Derived = tuple[str, int, Cells, tuple[int, tuple[Step, ...]]]
 
 
 def _derive(
-    tx: Transaction, ctx: EngineContext, channels: Sequence[ResolvedChannel], skus: Collection[str]
+    tx: Transaction, ctx: EngineContext, channel: ResolvedChannel, skus: Collection[str]
 ) -> Iterator[Derived]:
-    """Each channel and SKU, its base, the stock cells it came from (with when they were
-    counted), and the rules applied to it, step by step; stock is read a slice of the SKUs at
-    a time, so a whole catalogue is never held at once."""
-    rules = [(channel, ctx.rules(channel)) for channel in channels]
+    """Each SKU, its base on ``channel``, the stock cells it came from (with when they were
+    counted), and the channel's rules applied to it, step by step; stock is read a slice of
+    the SKUs at a time, so a whole catalogue is never held at once."""
+    rules = ctx.rules(channel)
     capped = plugins.has_impls("channel_quantity")
     for chunk, stock in _stock_slices(tx, ctx, skus, None, times=True):
         for sku in chunk:
             components = ctx.bundles.get(sku)
             scope = {item: stock.get(item, {}) for item in (components or (sku,))}
-            for channel, channel_rules in rules:
-                base = _base(stock, sku, components, channel.locations)
-                cap = partial(plugins.channel_quantity_cap, channel.name, sku) if capped else None
-                yield channel, sku, base, scope, apply_rules(base, channel_rules, cap)
+            base = _base(stock, sku, components, channel.locations)
+            cap = partial(plugins.channel_quantity_cap, channel.name, sku) if capped else None
+            yield sku, base, scope, apply_rules(base, rules, cap)
 
 
 def _stock_slices(

@@ -72,7 +72,7 @@ def _without_rowid(conn: Connection) -> None:
 
 def _acknowledged_by_sku(conn: Connection) -> None:
     """6: what channels acknowledged is keyed by SKU, then channel, so every channel's row of a
-    SKU is found in one search (pushes looking together read them at once)."""
+    SKU lies side by side (pushes looking together read them at once)."""
     if conn.dialect.name == "sqlite":
         _rebuild(conn, _schema.acknowledged)
         return

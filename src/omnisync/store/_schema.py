@@ -182,7 +182,7 @@ acknowledged = Table(
     # merchant edited it): the next push must go out.
     Column("moved", Boolean, nullable=False, default=False),
     # By SKU first: the pushes that look together read every channel's row of a changed SKU,
-    # side by side in the key's order, in one search.
+    # and those rows lie side by side, so the searches for one SKU read the same pages.
     PrimaryKeyConstraint("sku", "channel", name="acknowledged_pkey"),
     **_BY_KEY,
 )

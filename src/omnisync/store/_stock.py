@@ -245,7 +245,7 @@ class StockMixin(TransactionBase):
         self, channels: Collection[str], skus: Collection[str]
     ) -> dict[str, dict[str, Acknowledged]]:
         """What each of ``channels`` last confirmed of each of ``skus`` (channel → SKU →
-        acknowledgement): every channel's row of a SKU is found in one search."""
+        acknowledgement), in one query."""
         found: dict[str, dict[str, Acknowledged]] = {channel: {} for channel in channels}
         for channel, sku, quantity, moved in self._rows(
             None, _ACKED_BY, skus, chs=sorted(channels)
