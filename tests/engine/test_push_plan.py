@@ -239,6 +239,21 @@ async def push_all(om):
     assert not any(channel.errors for channel in report.channels.values())
 
 
+async def test_what_a_channel_is_planned_from_reads_the_same_across_versions(tmp_path):
+    # Stores keep the fingerprint each channel was last pushed in full from. Should the same
+    # configuration give another one, every channel's next push would plan the whole
+    # catalogue again after an upgrade: change it only on purpose, and say so.
+    w = together(tmp_path)
+    async with w.client as om:
+        ctx = om.engine.ctx
+        found = {name: _push.plan_fingerprint(ctx, ctx.channels[name]) for name in RULES}
+    assert found == {
+        "shop": "aec1bd6c03805e889e5c6ab1a2f3e284696bbcacd077984cdb8d14708bfdf28d",
+        "market": "bc8f8216277973f52eb9a3e9aee94d66314507c684d3929e3395eafd6f630ea2",
+        "pos": "ed3a8a7f5e19001997c01376db2efa44ff6fcc985fe7247f4a9c3269e4dad8cf",
+    }
+
+
 async def test_channels_planned_together_get_what_each_would_alone(tmp_path, monkeypatch):
     w = together(tmp_path)
     async with w.client as om:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
 from omnisync.config import LoadedConfig, ResolvedChannel
 from omnisync.engine._availability import ChannelRules
@@ -34,6 +36,11 @@ class EngineContext:
     def bundles(self) -> dict[str, dict[str, int]]:
         """Bundle SKUs and their components' quantities."""
         return self.loaded.config.bundles
+
+    @cached_property
+    def bundles_json(self) -> str:
+        """`bundles` as JSON, keys sorted."""
+        return json.dumps(self.bundles, sort_keys=True)
 
     @property
     def hold_oversold(self) -> bool:

@@ -57,13 +57,15 @@ def plan_fingerprint(ctx: EngineContext, channel: ResolvedChannel) -> str:
 
 
 def _fingerprint(ctx: EngineContext, channel: ResolvedChannel) -> str:
-    basis = {
-        "rules": dataclasses.asdict(ctx.rules(channel)),
-        "locations": list(channel.locations),
-        "bundles": ctx.bundles,
+    # The hash of {"bundles", "listed", "locations", "rules"} as JSON with sorted keys (stores
+    # keep it: tests pin it), the bundles, first and largest, written once for every channel.
+    rest = {
         "listed": channel.can(Capability.PULL_LISTINGS),
+        "locations": list(channel.locations),
+        "rules": dataclasses.asdict(ctx.rules(channel)),
     }
-    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
+    basis = '{"bundles": ' + ctx.bundles_json + ", " + json.dumps(rest, sort_keys=True)[1:]
+    return hashlib.sha256(basis.encode()).hexdigest()
 
 
 # A long push is planned this many SKUs at a time (the first slice one batch's worth), in a
