@@ -1,9 +1,13 @@
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from omnisync import AsyncOmnisync
 from omnisync.engine import ChannelRules
 from omnisync.engine._availability import apply_rules, base_quantity, bundle_base
+from omnisync.sim import SimMarket
 from omnisync.store import StockCell
+from tests.helpers import config
 
 rules_strategy = st.builds(
     ChannelRules,
@@ -69,3 +73,31 @@ def test_bundles_never_promise_more_than_every_component_covers(bases, component
         assert bundles * per <= max(bases[sku], 0)
     # and one more bundle would need more than some component has
     assert any((bundles + 1) * per > max(bases[sku], 0) for sku, per in components.items())
+
+
+@pytest.mark.anyio
+async def test_every_channels_table_is_what_each_channel_explains(tmp_path):
+    channels = {
+        "web": {"adapter": "sim", "locations": ["shelf", "store"]},
+        "pos": {"adapter": "sim", "locations": ["store"], "buffer": 1},
+        "market": {"adapter": "sim", "locations": ["shelf", "store"], "percentage": 50},
+    }
+    transports = {name: SimMarket(name).transport() for name in channels}
+    loaded = config(
+        tmp_path,
+        channels,
+        locations={"shelf": {}, "store": {}},
+        bundles={"KIT": {"A": 1, "B": 2}},
+    )
+    async with AsyncOmnisync(loaded, transports=transports) as om:
+        for sku, location, on_hand in [("A", "shelf", 7), ("A", "store", 3), ("B", "store", 4)]:
+            await om.set_stock(sku, on_hand, location)
+        table = await om.availability_table()
+        explained = {sku: await om.availability(sku) for sku in ("A", "B", "KIT")}
+    # One base worked out for the channels selling from the same locations, each its own rules.
+    assert table == {sku: {ch: a.quantity for ch, a in by.items()} for sku, by in explained.items()}
+    assert table == {
+        "A": {"web": 10, "pos": 2, "market": 5},
+        "B": {"web": 4, "pos": 3, "market": 2},
+        "KIT": {"web": 2, "pos": 1, "market": 1},
+    }

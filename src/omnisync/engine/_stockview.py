@@ -83,14 +83,21 @@ def quantities_by_channel(
     """What each of ``channels`` may sell of each of ``skus`` (channel → SKU → quantity),
     reading each SKU's stock once for all of them (not at all if ``cells`` hold it)."""
     # `_derive`'s numbers without what explains them, in a loop of their own: a push runs it
-    # for thousands of SKUs and channels, and a full plan for millions.
+    # for thousands of SKUs and channels, and a full plan for millions. Channels selling from
+    # the same locations share each SKU's base, worked out once.
     capped = plugins.has_impls("channel_quantity")
     table: dict[str, dict[str, int]] = {channel.name: {} for channel in channels}
     for chunk, stock in _stock_slices(tx, ctx, skus, cells, times=False):
+        bases: dict[tuple[str, ...], dict[str, int]] = {}
         for channel in channels:
-            rules, locations, found = ctx.rules(channel), channel.locations, table[channel.name]
-            for sku in chunk:
-                base = _base(stock, sku, ctx.bundles.get(sku), locations)
+            locations = tuple(channel.locations)
+            if locations not in bases:
+                bundles = ctx.bundles
+                bases[locations] = {
+                    sku: _base(stock, sku, bundles.get(sku), locations) for sku in chunk
+                }
+            rules, found = ctx.rules(channel), table[channel.name]
+            for sku, base in bases[locations].items():
                 cap = partial(plugins.channel_quantity_cap, channel.name, sku) if capped else None
                 found[sku] = apply_rules(base, rules, cap, explain=False)[0]
     return table
