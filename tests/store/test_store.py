@@ -182,7 +182,7 @@ def test_a_push_that_read_an_old_change_does_not_clear_a_new_one(store):
 def test_lookups_by_sku_find_every_sku_as_written(store):
     # SKUs are looked up as one list parameter (a JSON array on SQLite, an array on
     # PostgreSQL): quotes, backslashes, commas, braces and accents must come back unchanged,
-    # and a list longer than one statement's chunk must be read whole.
+    # and a list of thousands must be read whole, as one parameter.
     odd = ['A"1', "B\\2", "C,3", "{D}", "É-4", "F 5", "[6]", "null", "'7'"]
     many = [f"SKU-{number:05d}" for number in range(6_000)]
     with store.transaction() as tx:

@@ -85,14 +85,13 @@ def quantities_by_channel(
     # `_derive`'s numbers without what explains them, in a loop of their own: a push runs it
     # for thousands of SKUs and channels, and a full plan for millions. Channels selling from
     # the same locations share each SKU's base, worked out once.
-    capped = plugins.has_impls("channel_quantity")
+    capped, bundles = plugins.has_impls("channel_quantity"), ctx.bundles
     table: dict[str, dict[str, int]] = {channel.name: {} for channel in channels}
     for chunk, stock in _stock_slices(tx, ctx, skus, cells, times=False):
         bases: dict[tuple[str, ...], dict[str, int]] = {}
         for channel in channels:
             locations = tuple(channel.locations)
             if locations not in bases:
-                bundles = ctx.bundles
                 bases[locations] = {
                     sku: _base(stock, sku, bundles.get(sku), locations) for sku in chunk
                 }

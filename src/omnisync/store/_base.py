@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Collection, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from sqlalchemy import (
     BindParameter,
@@ -29,21 +29,11 @@ from sqlalchemy.types import TypeEngine
 
 from omnisync.store import _schema as t
 
-__all__ = ["TransactionBase", "chunks", "list_param", "one_of"]
+__all__ = ["TransactionBase", "list_param", "one_of"]
 
-# SQLite allows at most 32766 bound parameters per statement; stay well under it.
-_CHUNK = 5000
-_Item = TypeVar("_Item")
 # Below 2**30: a version of a SKU that changes a billion times more still fits PostgreSQL's
 # 32-bit INTEGER.
 _VERSION_START = 2**30
-
-
-def chunks(items: Collection[_Item]) -> Iterator[list[_Item]]:
-    """``items`` in lists short enough to bind as one statement's parameters."""
-    ordered = list(items)
-    for start in range(0, len(ordered), _CHUNK):
-        yield ordered[start : start + _CHUNK]
 
 
 class _Listed(TypeDecorator[Collection[Any]]):
@@ -74,7 +64,7 @@ def list_param(name: str, *, numbers: bool = False) -> BindParameter[Collection[
 
 
 class _OneOf(ColumnElement[bool]):
-    """``column`` equals one of the strings of a `list_param`."""
+    """``column`` equals one of the values of a `list_param`."""
 
     inherit_cache = True
     type = Boolean()

@@ -11,7 +11,7 @@ from sqlalchemy import and_, bindparam, func, or_, select
 
 from omnisync.models import Order, OrderStatus, RiskLevel
 from omnisync.store import _schema as t
-from omnisync.store._base import TransactionBase, chunks, list_param, one_of
+from omnisync.store._base import TransactionBase, list_param, one_of
 from omnisync.store._records import Holder, NewOrder, ReservationRow, StoredOrder
 
 __all__ = ["OrdersMixin"]
@@ -123,11 +123,9 @@ class OrdersMixin(TransactionBase):
 
     def new_order_ids(self, channel: str, external_ids: Collection[str]) -> set[str]:
         """Which of ``external_ids`` no order of ``channel`` in the store has."""
-        stored: set[str] = set()
-        ids = sorted(set(external_ids))
-        for chunk in chunks(ids):
-            stored.update(self.conn.execute(_STORED_IDS, {"ch": channel, "ids": chunk}).scalars())
-        return set(ids) - stored
+        ids = set(external_ids)
+        stored = self.conn.execute(_STORED_IDS, {"ch": channel, "ids": sorted(ids)}).scalars()
+        return ids - set(stored)
 
     def insert_orders(self, orders: Sequence[NewOrder], now: datetime) -> list[StoredOrder]:
         """Insert orders the store does not hold yet, in one statement, in order."""
@@ -370,11 +368,8 @@ class OrdersMixin(TransactionBase):
 
     def _held_by_row(self, row_ids: Collection[int]) -> dict[int, int]:
         """The held units stored for each of the reservation rows ``row_ids``."""
-        found: dict[int, int] = {}
-        for chunk in chunks(row_ids):
-            rows = self.conn.execute(_HELD_BY_ROW, {"ids": chunk})
-            found.update((int(row_id), int(held)) for row_id, held in rows)
-        return found
+        rows = self.conn.execute(_HELD_BY_ROW, {"ids": list(row_ids)})
+        return {int(row_id): int(held) for row_id, held in rows}
 
     def _add_held(self, held: Counter[tuple[str, str]]) -> None:
         """Add ``held`` to the units held per SKU and location, in key order (so that

@@ -10,7 +10,7 @@ from sqlalchemy import BindParameter, bindparam, null, select
 
 from omnisync.models import Listing
 from omnisync.store import _schema as t
-from omnisync.store._base import TransactionBase, chunks, list_param, one_of
+from omnisync.store._base import TransactionBase, list_param, one_of
 from omnisync.store._records import Acknowledged, LedgerEntry, StockCell
 
 __all__ = ["NEVER_COUNTED", "StockMixin"]
@@ -79,10 +79,7 @@ class StockMixin(TransactionBase):
 
     def known_skus(self, skus: Collection[str]) -> set[str]:
         """Which of ``skus`` omnisync knows."""
-        known: set[str] = set()
-        for chunk in chunks(skus):
-            known.update(self.conn.execute(_KNOWN, {"skus": chunk}).scalars().all())
-        return known
+        return set(self.conn.execute(_KNOWN, {"skus": list(skus)}).scalars())
 
     def all_skus(self) -> list[str]:
         """Every SKU omnisync knows, sorted."""
@@ -96,8 +93,7 @@ class StockMixin(TransactionBase):
         """
         if self.serialised or not skus:
             return
-        for chunk in chunks(sorted(skus)):
-            self.conn.execute(_LOCK, {"skus": chunk}).all()
+        self.conn.execute(_LOCK, {"skus": sorted(skus)}).all()
 
     def stock_level(self, sku: str, location: str) -> tuple[int, datetime] | None:
         """``(on_hand, as_of)`` of ``sku`` at ``location``, or ``None`` if never counted."""
@@ -273,8 +269,7 @@ class StockMixin(TransactionBase):
         so the next push sends the SKUs again even if omnisync's number for them did not
         change (a channel capped at a maximum, say).
         """
-        for chunk in chunks(skus):
-            self.conn.execute(_MOVED, {"ch": channel, "skus": chunk})
+        self.conn.execute(_MOVED, {"ch": channel, "skus": list(skus)})
         self.mark_pending(skus, [channel])
 
     def mark_moved_unless(self, channel: str, shown: dict[str, int]) -> None:
@@ -378,13 +373,12 @@ class StockMixin(TransactionBase):
         self, every: Any, of_skus: Any, skus: Collection[str] | None, **params: Any
     ) -> Iterator[Any]:
         """The rows of ``every``; with ``skus``, those of ``of_skus`` (the same query limited
-        to the ``skus`` parameter), a chunk of SKUs at a time."""
+        to the ``skus`` parameter)."""
         # In lists of rows, not row by row: SQLAlchemy then fetches each list in one call to
         # the driver, rather than one call a row (a push planning thousands of SKUs).
         if skus is None:
             for part in self.conn.execute(every, params).partitions(_FETCH):
                 yield from part
             return
-        for chunk in chunks(skus):
-            for part in self.conn.execute(of_skus, {**params, "skus": chunk}).partitions(_FETCH):
-                yield from part
+        for part in self.conn.execute(of_skus, {**params, "skus": list(skus)}).partitions(_FETCH):
+            yield from part
