@@ -4,8 +4,8 @@ import json
 import re
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
-import anyio
 import graphql
 import httpx
 import pytest
@@ -15,7 +15,7 @@ from omnisync.sim import SoldOut, serve
 from omnisync.testing import ContractSimulator
 from omnisync.webhooks import verify_hmac_sha256_base64
 from omnisync_shopify import _queries as Q
-from omnisync_shopify._sim import LOCATION_GID, STORAGE_HOST, ShopifySimulator
+from omnisync_shopify._sim import LOCATION_GID, STORAGE_HOST, ShopifySimulator, _cost
 from omnisync_shopify._sim._schema import SCHEMA
 
 pytestmark = pytest.mark.anyio
@@ -691,7 +691,11 @@ async def test_every_answer_carries_its_cost_and_the_bucket_it_left():
     assert status["currentlyAvailable"] <= 1997.0
 
 
-async def test_a_query_the_bucket_cannot_pay_for_is_throttled_until_it_refills():
+async def test_a_query_the_bucket_cannot_pay_for_is_throttled_until_it_refills(monkeypatch):
+    # The bucket's clock is the test's: at 5,000 points a second, a pause of 10 ms of the
+    # machine between emptying the bucket and asking would refill what the query costs.
+    now = [1000.0]
+    monkeypatch.setattr(_cost, "time", SimpleNamespace(monotonic=lambda: now[0]))
     sim = ShopifySimulator(restore_rate=5000.0)
     sim.drain_budget()
     body = await gql(sim, Q.LOCATIONS)
@@ -707,7 +711,7 @@ async def test_a_query_the_bucket_cannot_pay_for_is_throttled_until_it_refills()
     ]
     assert body["extensions"]["cost"]["actualQueryCost"] is None
     assert body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] < 52
-    await anyio.sleep(0.05)  # 5000 points a second refill 250
+    now[0] += 0.05  # 5000 points a second refill 250
     assert "data" in await gql(sim, Q.LOCATIONS)
 
 

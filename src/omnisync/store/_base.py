@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
+from types import ModuleType
 from typing import Any
 
 from sqlalchemy import (
@@ -29,11 +30,22 @@ from sqlalchemy.types import TypeEngine
 
 from omnisync.store import _schema as t
 
-__all__ = ["TransactionBase", "list_param", "one_of"]
+__all__ = ["PLAN_CHANNELS", "TransactionBase", "list_param", "one_of"]
 
 # Below 2**30: a version of a SKU that changes a billion times more still fits PostgreSQL's
 # 32-bit INTEGER.
 _VERSION_START = 2**30
+
+_BUILT: dict[tuple[str, Hashable], Any] = {}
+"""Statements made once per backend and kept (see `TransactionBase._built`)."""
+_LOCK = select(
+    func.pg_advisory_xact_lock(func.hashtextextended(bindparam("name", type_=String), 0))
+)
+_LOCK_SHARED = select(
+    func.pg_advisory_xact_lock_shared(func.hashtextextended(bindparam("name", type_=String), 0))
+)
+PLAN_CHANNELS = select(t.push_plans.c.channel)
+"""The channels with a push plan: those whose pushes note changes (see `mark_pending`)."""
 
 
 class _Listed(TypeDecorator[Collection[Any]]):
@@ -113,6 +125,15 @@ def _one_of_postgresql(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str
     return f"{column} = ANY({values})"  # psycopg's dialect casts the array to its type
 
 
+def _largest_id(table: Table) -> Any:
+    return select(func.max(table.c.id))
+
+
+def _ids_above(table: Table) -> Any:
+    """The ids of ``table`` above the parameter ``before``, in order."""
+    return select(table.c.id).where(table.c.id > bindparam("before")).order_by(table.c.id)
+
+
 class TransactionBase:
     """Holds the connection of one open transaction. Every operation runs inside it."""
 
@@ -139,16 +160,13 @@ class TransactionBase:
         """
         if self.dialect != "postgresql":
             return
-        name = f"omnisync:{namespace}:{key}"
-        self.conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
+        self.conn.execute(_LOCK, {"name": f"omnisync:{namespace}:{key}"})
 
     def lock_key_shared(self, namespace: str, key: str) -> None:
         """Like `lock_key`, shared: many holders at once, none while `lock_key` holds it."""
         if self.dialect != "postgresql":
             return
-        name = f"omnisync:{namespace}:{key}"
-        lock = func.pg_advisory_xact_lock_shared(func.hashtextextended(name, 0))
-        self.conn.execute(select(lock))
+        self.conn.execute(_LOCK_SHARED, {"name": f"omnisync:{namespace}:{key}"})
 
     def _upsert(
         self,
@@ -160,22 +178,40 @@ class TransactionBase:
         """Insert ``rows``, or update the ``update`` columns of rows with the same ``keys``."""
         if not rows:
             return
-        stmt = self._dialect_insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys), set_={name: stmt.excluded[name] for name in update}
-        )
-        self.conn.execute(stmt, rows)
 
-    def _dialect_insert(self, table: Table) -> Any:
-        """An INSERT with the backend's ON CONFLICT clauses (both spell them alike)."""
-        module: Any = postgresql if self.dialect == "postgresql" else sqlite
-        return module.insert(table)
+        def build(dialect: Any) -> Any:
+            stmt = dialect.insert(table)
+            return stmt.on_conflict_do_update(
+                index_elements=list(keys), set_={name: stmt.excluded[name] for name in update}
+            )
+
+        self.conn.execute(self._built(("upsert", table, *keys, "set", *update), build), rows)
+
+    def _insert(self, table: Table) -> Any:
+        """``table``'s INSERT, the columns given by the parameters (made once: see `_built`)."""
+        return self._built(("insert", table), lambda _: table.insert())
+
+    def _built(self, key: Hashable, build: Callable[[Any], Any]) -> Any:
+        """The statement ``build`` makes from this backend's dialect module (for its INSERT
+        with ON CONFLICT clauses, which both backends spell alike), made once and kept under
+        ``key``.
+
+        SQLAlchemy compiles a statement once whatever object states it, but making the object
+        and working out its cache key again at each call cost nearly as much as running it: a
+        webhook's import runs some twenty statements.
+        """
+        dialect = self.dialect
+        found = _BUILT.get((dialect, key))
+        if found is None:  # two threads may both make it: the same statement either way
+            module: ModuleType = postgresql if dialect == "postgresql" else sqlite
+            found = _BUILT[dialect, key] = build(module)
+        return found
 
     def _insert_id(self, table: Table, values: dict[str, Any]) -> int:
         """Insert one row and return its generated id."""
         # Values as parameters, not baked into the statement: SQLAlchemy then compiles the
         # table's INSERT once and reuses it (an import inserts thousands of rows).
-        key = self.conn.execute(table.insert(), values).inserted_primary_key
+        key = self.conn.execute(self._insert(table), values).inserted_primary_key
         assert key is not None
         return int(key[0])
 
@@ -188,21 +224,31 @@ class TransactionBase:
             # row by row. No one else writes meanwhile: each row takes the next id (one above
             # the largest, or the sequence's next), so the new rows are those above the
             # largest id before, in id order.
-            before = self.conn.execute(select(func.max(table.c.id))).scalar() or 0
-            self.conn.execute(table.insert(), rows)
-            new = select(table.c.id).where(table.c.id > before).order_by(table.c.id)
-            ids = [int(row_id) for row_id in self.conn.execute(new).scalars()]
+            largest = self._built(("largest id", table), lambda _: _largest_id(table))
+            before = self.conn.execute(largest).scalar() or 0
+            self.conn.execute(self._insert(table), rows)
+            new = self._built(("ids above", table), lambda _: _ids_above(table))
+            ids = [int(row_id) for row_id in self.conn.execute(new, {"before": before}).scalars()]
             assert len(ids) == len(rows), "rows inserted by another writer meanwhile"
             return ids
-        stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+        stmt = self._built(
+            ("insert returning ids", table),
+            lambda _: table.insert().returning(table.c.id, sort_by_parameter_order=True),
+        )
         return [int(row[0]) for row in self.conn.execute(stmt, rows)]
 
     def _insert_ignore(self, table: Table, values: dict[str, Any], keys: Sequence[str]) -> bool:
         """Insert ``values`` unless a row with the same ``keys`` exists; True if inserted."""
-        stmt = self._dialect_insert(table).values(**values)
-        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-        # RETURNING, not rowcount: psycopg reports no row count for a skipped insert.
-        return self.conn.execute(stmt.returning(table.c[keys[0]])).first() is not None
+        stmt = self._built(
+            ("insert unless", table, *keys),
+            # RETURNING, not rowcount: psycopg reports no row count for a skipped insert.
+            lambda dialect: (
+                dialect.insert(table)
+                .on_conflict_do_nothing(index_elements=keys)
+                .returning(table.c[keys[0]])
+            ),
+        )
+        return self.conn.execute(stmt, values).first() is not None
 
     def mark_pending(self, skus: Collection[str], channels: Collection[str] | None = None) -> None:
         """Note that what ``channels`` (default: every channel with a push plan) may sell of
@@ -212,8 +258,7 @@ class TransactionBase:
             # `set_push_plan`): a change either sees its plan row, or commits before the
             # plan reads stock.
             self.lock_key_shared("push_plans", "rows")
-            plans = t.push_plans
-            channels = list(self.conn.execute(select(plans.c.channel)).scalars())
+            channels = list(self.conn.execute(PLAN_CHANNELS).scalars())
         # A SKU newly pending starts from a random version, not from 1: after a push cleared
         # it, a later change must not come back as the version an overlapping push read (one
         # that outlived its lock), which would clear that change in its stead.
@@ -226,8 +271,10 @@ class TransactionBase:
         if not rows:
             return
         pending = t.pending_pushes
-        stmt = self._dialect_insert(pending)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["channel", "sku"], set_={"version": pending.c.version + 1}
+        stmt = self._built(
+            "pending",
+            lambda dialect: dialect.insert(pending).on_conflict_do_update(
+                index_elements=["channel", "sku"], set_={"version": pending.c.version + 1}
+            ),
         )
         self.conn.execute(stmt, rows)

@@ -24,6 +24,19 @@ _HELD_BY_ROW = select(
     t.reservations.c.id, t.reservations.c.reserved + t.reservations.c.shipped
 ).where(one_of(t.reservations.c.id, list_param("ids", numbers=True)))
 _LOCATIONS = list_param("locations")
+_ORDER = select(t.orders).where(
+    t.orders.c.channel == bindparam("ch"), t.orders.c.external_id == bindparam("ext")
+)
+_KEPT = select(  # what a new version of an order keeps of the stored one
+    t.orders.c.id,
+    t.orders.c.version,
+    t.orders.c.hold_reason,
+    t.orders.c.risk,
+    t.orders.c.imported_at,
+).where(t.orders.c.channel == bindparam("ch"), t.orders.c.external_id == bindparam("ext"))
+# The columns to set come with the parameters; the row's id is "row_id".
+_UPDATE_ORDER = t.orders.update().where(t.orders.c.id == bindparam("row_id"))
+_UPDATE_RESERVATION = t.reservations.update().where(t.reservations.c.id == bindparam("row_id"))
 
 
 def _stored(row: Any) -> StoredOrder:
@@ -85,6 +98,15 @@ def _reservation(row: Any) -> ReservationRow:
     )
 
 
+def _adding_held(dialect: Any) -> Any:
+    """Add to the units held of a SKU at a location."""
+    held = t.stock_held
+    stmt = dialect.insert(held)
+    return stmt.on_conflict_do_update(
+        index_elements=["sku", "location"], set_={"held": held.c.held + stmt.excluded.held}
+    )
+
+
 class OrdersMixin(TransactionBase):
     """Orders keyed by ``(channel, external_id)``, with a version that rises on each change."""
 
@@ -95,11 +117,7 @@ class OrdersMixin(TransactionBase):
 
     def get_order(self, channel: str, external_id: str) -> StoredOrder | None:
         """The stored order, or ``None`` if omnisync has never imported it."""
-        row = self.conn.execute(
-            select(t.orders).where(
-                t.orders.c.channel == channel, t.orders.c.external_id == external_id
-            )
-        ).first()
+        row = self.conn.execute(_ORDER, {"ch": channel, "ext": external_id}).first()
         return _stored(row) if row else None
 
     def find_order(self, reference: str) -> StoredOrder | None:
@@ -164,19 +182,11 @@ class OrdersMixin(TransactionBase):
         values = _values(order, content_hash, now, payload or order.model_dump_json())
         # Only what the new row keeps from the old one: the order itself is the caller's, so
         # it is neither read back nor parsed again.
-        orders = t.orders
-        existing = self.conn.execute(
-            select(
-                orders.c.id,
-                orders.c.version,
-                orders.c.hold_reason,
-                orders.c.risk,
-                orders.c.imported_at,
-            ).where(orders.c.channel == order.channel, orders.c.external_id == order.external_id)
-        ).first()
+        keys = {"ch": order.channel, "ext": order.external_id}
+        existing = self.conn.execute(_KEPT, keys).first()
         if existing is None:
             inserted = self.conn.execute(
-                orders.insert(),
+                self._insert(t.orders),
                 {
                     "channel": order.channel,
                     "external_id": order.external_id,
@@ -190,9 +200,7 @@ class OrdersMixin(TransactionBase):
         else:
             order_id, version, hold, risk, imported_at = existing
             version += 1
-            self.conn.execute(
-                orders.update().where(orders.c.id == order_id).values(version=version, **values)
-            )
+            self.conn.execute(_UPDATE_ORDER, {"row_id": order_id, "version": version, **values})
         return StoredOrder(
             id=int(order_id),
             order=order,
@@ -206,17 +214,11 @@ class OrdersMixin(TransactionBase):
 
     def set_hold(self, order_id: int, reason: str | None) -> None:
         """Put an order on hold with ``reason``, or release it with ``None``."""
-        self.conn.execute(
-            t.orders.update().where(t.orders.c.id == order_id).values(hold_reason=reason)
-        )
+        self.conn.execute(_UPDATE_ORDER, {"row_id": order_id, "hold_reason": reason})
 
     def set_risk(self, order_id: int, risk: RiskLevel | None) -> None:
         """Record the risk level plugins assessed for an order."""
-        self.conn.execute(
-            t.orders.update()
-            .where(t.orders.c.id == order_id)
-            .values(risk=risk.value if risk else None)
-        )
+        self.conn.execute(_UPDATE_ORDER, {"row_id": order_id, "risk": risk.value if risk else None})
 
     def list_orders(
         self,
@@ -358,9 +360,11 @@ class OrdersMixin(TransactionBase):
                 for row in new
             ],
         )
-        res = t.reservations
-        for row_id, row in changed.items():
-            self.conn.execute(res.update().where(res.c.id == row_id).values(**_amounts(row)))
+        if changed:
+            self.conn.execute(
+                _UPDATE_RESERVATION,
+                [{"row_id": row_id, **_amounts(row)} for row_id, row in changed.items()],
+            )
         for row, row_id in zip(new, ids, strict=True):
             row.id = row_id
         self._add_held(held)
@@ -381,12 +385,7 @@ class OrdersMixin(TransactionBase):
         ]
         if not rows:
             return
-        stmt = self._dialect_insert(t.stock_held)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["sku", "location"],
-            set_={"held": t.stock_held.c.held + stmt.excluded.held},
-        )
-        self.conn.execute(stmt, rows)
+        self.conn.execute(self._built("held", _adding_held), rows)
 
     def shipped_rows(
         self, sku: str | None, locations: Collection[str], before: datetime

@@ -56,6 +56,22 @@ def _fit(value: str, size: int) -> str:
     return f"{value[: size - 18]}~{digest}"
 
 
+def _quarantining(dialect: Any) -> Any:
+    """Quarantine a record, or count one more attempt of one quarantined before."""
+    dl = t.deadletters
+    stmt = dialect.insert(dl)
+    return stmt.on_conflict_do_update(
+        index_elements=["channel", "kind", "key"],
+        set_={
+            "reason": stmt.excluded.reason,
+            "payload": stmt.excluded.payload,
+            "updated_at": stmt.excluded.updated_at,
+            "attempts": dl.c.attempts + 1,
+            "resolved_at": None,
+        },
+    )
+
+
 class QueuesMixin(TransactionBase):
     """Records that wait for an operator, a plugin or a later step of the sync."""
 
@@ -64,29 +80,17 @@ class QueuesMixin(TransactionBase):
     ) -> None:
         """Quarantine a record. The same record quarantined again counts one more attempt (in
         one statement: two writers quarantining it at once count two)."""
-        dl = t.deadletters
-        stmt = self._dialect_insert(dl).values(
-            channel=channel,
-            kind=kind,
-            key=_fit(key, 400),
-            reason=reason,
-            payload=json.dumps(payload, default=str),
-            created_at=now,
-            updated_at=now,
-            attempts=1,
-        )
-        self.conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["channel", "kind", "key"],
-                set_={
-                    "reason": stmt.excluded.reason,
-                    "payload": stmt.excluded.payload,
-                    "updated_at": stmt.excluded.updated_at,
-                    "attempts": dl.c.attempts + 1,
-                    "resolved_at": None,
-                },
-            )
-        )
+        values = {
+            "channel": channel,
+            "kind": kind,
+            "key": _fit(key, 400),
+            "reason": reason,
+            "payload": json.dumps(payload, default=str),
+            "created_at": now,
+            "updated_at": now,
+            "attempts": 1,
+        }
+        self.conn.execute(self._built("quarantine", _quarantining), values)
 
     def resolve_dead_letters(self, channel: str, kind: str, key: str, now: datetime) -> None:
         """Mark a record's dead letter resolved (it went through after all)."""
@@ -166,14 +170,14 @@ class QueuesMixin(TransactionBase):
     def add_event(self, event: OrderEvent, now: datetime) -> None:
         """Queue an event; it is delivered to plugins after the transaction commits."""
         self.conn.execute(
-            t.events.insert(), {"payload": event.model_dump_json(), "created_at": now}
+            self._insert(t.events), {"payload": event.model_dump_json(), "created_at": now}
         )
 
     def add_events(self, events: Sequence[str], now: datetime) -> None:
         """Queue several events, each as its JSON (see `event_json`), in one statement."""
         if events:
             rows = [{"payload": event, "created_at": now} for event in events]
-            self.conn.execute(t.events.insert(), rows)
+            self.conn.execute(self._insert(t.events), rows)
 
     def claim_events(self, limit: int = 500) -> list[tuple[int, OrderEvent]]:
         """Events not yet delivered, oldest first, locked until the transaction ends

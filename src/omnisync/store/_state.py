@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, select
 
@@ -14,9 +15,24 @@ __all__ = ["StateMixin"]
 
 # Every sync takes and gives up its channels' locks: built once, compiled once.
 _LOCK = select(t.locks).where(t.locks.c.name == bindparam("name"))
+_CURSOR = select(t.cursors.c.value).where(
+    t.cursors.c.channel == bindparam("ch"), t.cursors.c.stream == bindparam("stream")
+)
+_RENEW = t.locks.update().where(t.locks.c.name == bindparam("lock"))  # columns as parameters
 _UNLOCK = t.locks.delete().where(
     t.locks.c.name == bindparam("name"), t.locks.c.owner == bindparam("owner")
 )
+
+
+def _moving_cursor(dialect: Any) -> Any:
+    """The statement of `StateMixin.set_cursor`."""
+    cursors = t.cursors
+    stmt = dialect.insert(cursors)
+    return stmt.on_conflict_do_update(
+        index_elements=["channel", "stream"],
+        set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+        where=cursors.c.value < stmt.excluded.value,
+    )
 
 
 class StateMixin(TransactionBase):
@@ -24,25 +40,13 @@ class StateMixin(TransactionBase):
 
     def cursor(self, channel: str, stream: str) -> datetime | None:
         """Up to when ``stream`` (orders, stock, returns) of ``channel`` has been read."""
-        return self.conn.execute(
-            select(t.cursors.c.value).where(
-                t.cursors.c.channel == channel, t.cursors.c.stream == stream
-            )
-        ).scalar_one_or_none()
+        return self.conn.execute(_CURSOR, {"ch": channel, "stream": stream}).scalar_one_or_none()
 
     def set_cursor(self, channel: str, stream: str, value: datetime, now: datetime) -> None:
         """Move a cursor forward; a value behind the stored one is ignored (in the statement
         itself, so two writers at once cannot move it back)."""
-        stmt = self._dialect_insert(t.cursors).values(
-            channel=channel, stream=stream, value=value, updated_at=now
-        )
-        self.conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["channel", "stream"],
-                set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
-                where=t.cursors.c.value < stmt.excluded.value,
-            )
-        )
+        values = {"channel": channel, "stream": stream, "value": value, "updated_at": now}
+        self.conn.execute(self._built("cursor", _moving_cursor), values)
 
     def reset_cursor(self, channel: str, stream: str) -> None:
         """Forget a cursor, so the next pull of ``stream`` reads everything again."""
@@ -67,14 +71,14 @@ class StateMixin(TransactionBase):
             return LockHolder(name, row.owner, row.acquired_at, row.expires_at)
         if row is None:
             self.conn.execute(
-                t.locks.insert().values(name=name, owner=owner, acquired_at=now, expires_at=expires)
+                self._insert(t.locks),
+                {"name": name, "owner": owner, "acquired_at": now, "expires_at": expires},
             )
         else:
             acquired = row.acquired_at if row.owner == owner else now
             self.conn.execute(
-                t.locks.update()
-                .where(t.locks.c.name == name)
-                .values(owner=owner, acquired_at=acquired, expires_at=expires)
+                _RENEW,
+                {"lock": name, "owner": owner, "acquired_at": acquired, "expires_at": expires},
             )
         return None
 

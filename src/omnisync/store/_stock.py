@@ -10,7 +10,7 @@ from sqlalchemy import BindParameter, bindparam, null, select
 
 from omnisync.models import Listing
 from omnisync.store import _schema as t
-from omnisync.store._base import TransactionBase, list_param, one_of
+from omnisync.store._base import PLAN_CHANNELS, TransactionBase, list_param, one_of
 from omnisync.store._records import Acknowledged, LedgerEntry, StockCell
 
 __all__ = ["NEVER_COUNTED", "StockMixin"]
@@ -62,6 +62,23 @@ _LISTINGS_OF = _LISTINGS.where(one_of(t.listings.c.sku, _SKUS))
 _PUSH_PLAN = select(t.push_plans.c.fingerprint, t.push_plans.c.complete).where(
     t.push_plans.c.channel == _CHANNEL
 )
+_LEVEL = select(t.stock_levels.c.on_hand, t.stock_levels.c.as_of).where(
+    t.stock_levels.c.sku == bindparam("sku"), t.stock_levels.c.location == bindparam("loc")
+)
+_MOVED_UNLESS = (
+    t.acknowledged.update()
+    .where(
+        t.acknowledged.c.channel == bindparam("ch"),
+        t.acknowledged.c.sku == bindparam("s"),
+        t.acknowledged.c.quantity != bindparam("q"),
+    )
+    .values(moved=True)
+)
+_CLEAR = t.pending_pushes.delete().where(
+    t.pending_pushes.c.channel == bindparam("ch"),
+    t.pending_pushes.c.sku == bindparam("s"),
+    t.pending_pushes.c.version == bindparam("v"),
+)
 _MOVED = (
     t.acknowledged.update()
     .where(t.acknowledged.c.channel == _CHANNEL, one_of(t.acknowledged.c.sku, _SKUS))
@@ -97,11 +114,7 @@ class StockMixin(TransactionBase):
 
     def stock_level(self, sku: str, location: str) -> tuple[int, datetime] | None:
         """``(on_hand, as_of)`` of ``sku`` at ``location``, or ``None`` if never counted."""
-        row = self.conn.execute(
-            select(t.stock_levels.c.on_hand, t.stock_levels.c.as_of).where(
-                t.stock_levels.c.sku == sku, t.stock_levels.c.location == location
-            )
-        ).first()
+        row = self.conn.execute(_LEVEL, {"sku": sku, "loc": location}).first()
         return (row[0], row[1]) if row else None
 
     def write_stock_level(
@@ -174,18 +187,19 @@ class StockMixin(TransactionBase):
     ) -> None:
         """Append one entry to the stock ledger."""
         self.conn.execute(
-            t.ledger.insert().values(
-                at=at,
-                kind=kind,
-                sku=sku,
-                location=location,
-                channel=channel,
-                on_hand_delta=on_hand_delta,
-                held_delta=held_delta,
-                value=value,
-                order_ref=order_ref,
-                note=note,
-            )
+            self._insert(t.ledger),
+            {
+                "at": at,
+                "kind": kind,
+                "sku": sku,
+                "location": location,
+                "channel": channel,
+                "on_hand_delta": on_hand_delta,
+                "held_delta": held_delta,
+                "value": value,
+                "order_ref": order_ref,
+                "note": note,
+            },
         )
 
     def append_ledger_many(self, entries: list[dict[str, Any]]) -> None:
@@ -200,7 +214,7 @@ class StockMixin(TransactionBase):
                 "order_ref": None,
                 "note": None,
             }
-            self.conn.execute(t.ledger.insert(), [{**defaults, **entry} for entry in entries])
+            self.conn.execute(self._insert(t.ledger), [{**defaults, **entry} for entry in entries])
 
     def ledger_for(self, sku: str, limit: int | None = 50) -> list[LedgerEntry]:
         """The latest ``limit`` ledger entries for ``sku`` (all when ``None``), oldest first."""
@@ -274,12 +288,10 @@ class StockMixin(TransactionBase):
 
     def mark_moved_unless(self, channel: str, shown: dict[str, int]) -> None:
         """Mark SKUs moved where ``channel`` now shows other than it acknowledged."""
-        ack = t.acknowledged
-        for sku, quantity in sorted(shown.items()):
+        if shown:
             self.conn.execute(
-                ack.update()
-                .where(ack.c.channel == channel, ack.c.sku == sku, ack.c.quantity != quantity)
-                .values(moved=True)
+                _MOVED_UNLESS,
+                [{"ch": channel, "s": sku, "q": q} for sku, q in sorted(shown.items())],
             )
         self.mark_pending(shown, [channel])
 
@@ -294,13 +306,8 @@ class StockMixin(TransactionBase):
         them (their version moved on)."""
         if not seen:
             return
-        pending = t.pending_pushes
         self.conn.execute(
-            pending.delete().where(
-                pending.c.channel == bindparam("ch"),
-                pending.c.sku == bindparam("s"),
-                pending.c.version == bindparam("v"),
-            ),
+            _CLEAR,
             [{"ch": channel, "s": sku, "v": version} for sku, version in sorted(seen.items())],
         )
 
@@ -308,11 +315,7 @@ class StockMixin(TransactionBase):
         """Drop the plans and pending SKUs of channels other than ``keep`` (removed from the
         configuration, or no longer pushing stock), so changes stop being noted for them."""
         plans, pending = t.push_plans, t.pending_pushes
-        stale = [
-            name
-            for name in self.conn.execute(select(plans.c.channel)).scalars()
-            if name not in keep
-        ]
+        stale = [name for name in self.conn.execute(PLAN_CHANNELS).scalars() if name not in keep]
         if stale:
             self.lock_key("push_plans", "rows")
             gone = list_param("stale")
