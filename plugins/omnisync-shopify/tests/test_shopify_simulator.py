@@ -15,7 +15,7 @@ from omnisync.sim import SoldOut, serve
 from omnisync.testing import ContractSimulator
 from omnisync.webhooks import verify_hmac_sha256_base64
 from omnisync_shopify import _queries as Q
-from omnisync_shopify._sim import LOCATION_GID, STORAGE_HOST, ShopifySimulator, _cost
+from omnisync_shopify._sim import LOCATION_GID, STORAGE_HOST, ShopifySimulator, _cost, _shop
 from omnisync_shopify._sim._schema import SCHEMA
 
 pytestmark = pytest.mark.anyio
@@ -695,7 +695,9 @@ async def test_a_query_the_bucket_cannot_pay_for_is_throttled_until_it_refills(m
     # The bucket's clock is the test's: at 5,000 points a second, a pause of 10 ms of the
     # machine between emptying the bucket and asking would refill what the query costs.
     now = [1000.0]
-    monkeypatch.setattr(_cost, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    clock = SimpleNamespace(monotonic=lambda: now[0])
+    for module in (_shop, _cost):  # the bucket starts (`_shop`) and refills (`_cost`) on it
+        monkeypatch.setattr(module, "time", clock)
     sim = ShopifySimulator(restore_rate=5000.0)
     sim.drain_budget()
     body = await gql(sim, Q.LOCATIONS)

@@ -38,10 +38,10 @@ _VERSION_START = 2**30
 
 _BUILT: dict[tuple[str, Hashable], Any] = {}
 """Statements made once per backend and kept (see `TransactionBase._built`)."""
-_LOCK = select(
+_ADVISORY_LOCK = select(
     func.pg_advisory_xact_lock(func.hashtextextended(bindparam("name", type_=String), 0))
 )
-_LOCK_SHARED = select(
+_ADVISORY_LOCK_SHARED = select(
     func.pg_advisory_xact_lock_shared(func.hashtextextended(bindparam("name", type_=String), 0))
 )
 PLAN_CHANNELS = select(t.push_plans.c.channel)
@@ -160,13 +160,13 @@ class TransactionBase:
         """
         if self.dialect != "postgresql":
             return
-        self.conn.execute(_LOCK, {"name": f"omnisync:{namespace}:{key}"})
+        self.conn.execute(_ADVISORY_LOCK, {"name": f"omnisync:{namespace}:{key}"})
 
     def lock_key_shared(self, namespace: str, key: str) -> None:
         """Like `lock_key`, shared: many holders at once, none while `lock_key` holds it."""
         if self.dialect != "postgresql":
             return
-        self.conn.execute(_LOCK_SHARED, {"name": f"omnisync:{namespace}:{key}"})
+        self.conn.execute(_ADVISORY_LOCK_SHARED, {"name": f"omnisync:{namespace}:{key}"})
 
     def _upsert(
         self,
@@ -192,9 +192,10 @@ class TransactionBase:
         return self._built(("insert", table), lambda _: table.insert())
 
     def _built(self, key: Hashable, build: Callable[[Any], Any]) -> Any:
-        """The statement ``build`` makes from this backend's dialect module (for its INSERT
-        with ON CONFLICT clauses, which both backends spell alike), made once and kept under
-        ``key``.
+        """The statement ``build`` makes, made once per backend and kept under ``key``.
+        ``build`` is given the backend's dialect module, for the INSERT with ON CONFLICT
+        clauses that both backends spell alike; the statements that do not need it are
+        simply made once for each backend.
 
         SQLAlchemy compiles a statement once whatever object states it, but making the object
         and working out its cache key again at each call cost nearly as much as running it: a
