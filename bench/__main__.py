@@ -3,7 +3,7 @@
 Prints one table (each figure beside its limit, their ratio and the goal) and writes the
 same figures as JSON. ``--small`` runs every scenario at its small size; ``--guard FILE``
 compares the guarded ratios with a baseline written by ``--write-baseline FILE`` and fails
-when one got more than twice as bad.
+when one got more than twice as bad, in each of up to three runs of its scenario.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ SCENARIOS: dict[str, Any] = {
     "workers": workers,
 }
 GUARD_FACTOR = 2.0
+# A busy machine slows one run; a regression slows every run. A scenario whose guarded ratio
+# is over the line runs again, up to this many runs in all, and its best ratio counts.
+GUARD_RUNS = 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,13 +57,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no scenario {', '.join(sorted(unknown))}; there are {', '.join(SCENARIOS)}")
     console = Console()
     overrides = dict(_size(item) for item in args.size)
-    results = []
+    sizes: dict[str, dict[str, Any]] = {}
     for name in args.scenarios or list(SCENARIOS):
         module = SCENARIOS[name]
-        sizes = {**(module.SMALL if args.small else module.DEFAULTS)}
-        sizes.update({k: type(sizes[k])(v) for k, v in overrides.items() if k in sizes})
-        with console.status(f"running {name} {sizes} ..."):
-            results.append(module.run(**sizes))
+        sizes[name] = {**(module.SMALL if args.small else module.DEFAULTS)}
+        sizes[name].update(
+            {k: type(sizes[name][k])(v) for k, v in overrides.items() if k in sizes[name]}
+        )
+
+    def run(name: str) -> ScenarioResult:
+        with console.status(f"running {name} {sizes[name]} ..."):
+            result: ScenarioResult = SCENARIOS[name].run(**sizes[name])
+        return result
+
+    results = [run(name) for name in sizes]
     console.print(_table(results))
     for result in results:
         for note in result.notes:
@@ -76,7 +86,22 @@ def main(argv: list[str] | None = None) -> int:
         args.write_baseline.write_text(json.dumps(_ratios(results), indent=2) + "\n")
         console.print(f"baseline written to {args.write_baseline}")
     if args.guard:
-        return _check(console, _ratios(results), json.loads(args.guard.read_text()))
+        baseline = json.loads(args.guard.read_text())
+        ratios = _ratios(results)
+        for attempt in range(2, GUARD_RUNS + 1):
+            worse = _worse(ratios, baseline)
+            if not worse:
+                break
+            again = sorted({name.split(": ")[0] for name in worse})
+            console.print(
+                f"guard: {', '.join(worse)} over {GUARD_FACTOR:g}× the baseline; running "
+                f"{', '.join(again)} again (run {attempt} of {GUARD_RUNS}), as a busy machine "
+                "can slow one run"
+            )
+            for name in again:
+                for key, ratio in _ratios([run(name)]).items():
+                    ratios[key] = min(ratios.get(key, ratio), ratio)
+        return _check(console, ratios, baseline)
     return 0
 
 
@@ -130,18 +155,25 @@ def _ratios(results: list[ScenarioResult]) -> dict[str, float]:
     }
 
 
+def _worse(ratios: dict[str, float], baseline: dict[str, float]) -> list[str]:
+    """The guarded figures whose ratio is more than GUARD_FACTOR times their baseline."""
+    return [
+        name
+        for name, ratio in ratios.items()
+        if name in baseline and ratio > baseline[name] * GUARD_FACTOR
+    ]
+
+
 def _check(console: Console, ratios: dict[str, float], baseline: dict[str, float]) -> int:
     """Fail when a guarded ratio is more than GUARD_FACTOR times its baseline."""
-    worse = []
+    worse = _worse(ratios, baseline)
     for name, ratio in ratios.items():
         base = baseline.get(name)
         if base is None:
             console.print(f"[yellow]guard: no baseline for {name!r} ({ratio:.2f}×)[/]")
             continue
-        verdict = "ok" if ratio <= base * GUARD_FACTOR else "WORSE"
+        verdict = "WORSE" if name in worse else "ok"
         console.print(f"guard: {name}: {ratio:.2f}× (baseline {base:.2f}×) {verdict}")
-        if verdict != "ok":
-            worse.append(name)
     if worse:
         console.print(
             f"[red]guard: {', '.join(worse)} got more than {GUARD_FACTOR:g}× worse than "
