@@ -75,24 +75,24 @@ async def test_a_first_sync_exports_every_order_in_bulk_then_pages_incrementally
     assert len(stored) == 31
 
 
-async def test_a_bulk_export_is_indexed_and_mapped_off_the_event_loop(tmp_path, monkeypatch):
+async def test_a_bulk_export_is_read_and_mapped_off_the_event_loop(tmp_path, monkeypatch):
     import threading
 
     from omnisync_shopify import _adapter
     from omnisync_shopify._bulkfile import BulkFile
 
     threads = []
-    index, map_order = BulkFile._index, _adapter.ShopifyAdapter.map_order
+    rows, map_order = BulkFile._rows, _adapter.ShopifyAdapter.map_order
 
-    def noting_index(self, connection):
-        threads.append(("index", threading.get_ident()))
-        index(self, connection)
+    def noting_rows(self):
+        threads.append(("read", threading.get_ident()))
+        return rows(self)
 
     def noting_map(self, payload):
         threads.append(("map", threading.get_ident()))
         return map_order(self, payload)
 
-    monkeypatch.setattr(BulkFile, "_index", noting_index)
+    monkeypatch.setattr(BulkFile, "_rows", noting_rows)
     monkeypatch.setattr(_adapter.ShopifyAdapter, "map_order", noting_map)
     store = shop()
     for _ in range(3):
@@ -100,8 +100,9 @@ async def test_a_bulk_export_is_indexed_and_mapped_off_the_event_loop(tmp_path, 
     async with client(tmp_path, store) as om:
         report = await om.sync()
     assert report.channels["shopify"].counts["orders_imported"] == 3
-    # Placed a second apart, the three orders are exported a span of time each.
-    assert [kind for kind, _ in threads] == ["index", "map"] * 3
+    # Placed a second apart, the three orders are exported a span of time each; each file
+    # is read twice (is every item after its order? then put together).
+    assert [kind for kind, _ in threads] == ["read", "read", "map"] * 3
     assert threading.get_ident() not in {thread for _, thread in threads}
 
 

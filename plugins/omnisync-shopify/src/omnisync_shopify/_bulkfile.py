@@ -3,9 +3,11 @@
 Each nested connection's items come on lines of their own, naming their parent with
 ``__parentId``; Shopify does not promise that they follow their parent
 (shopify.dev/docs/api/usage/bulk-operations/queries: "avoid relying on a particular sequence
-of lines"). So the file is indexed on disk first (a temporary SQLite database beside it),
-then read back an order page at a time: an export of years of orders never sits in memory
-whole, and a line before its parent is not lost.
+of lines"). The file is read an order page at a time, so an export of years of orders never
+sits in memory whole. A first pass, reading no JSON, checks whether every item does follow
+its order; if so (as Shopify writes them), the second pass puts each order together from the
+lines after it. If not, the file is indexed on disk instead (a temporary SQLite database
+beside it) and read back from there, so that a line before its parent is not lost.
 
 A line that is not JSON (a truncated download, a storage fault) spoils only its order: the
 order comes back rejected, with the line, for the engine to quarantine, and the rest of the
@@ -20,7 +22,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import tempfile
-from collections.abc import Generator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Self
@@ -37,6 +39,9 @@ __all__ = ["BulkFile"]
 # their global ids (gid://shopify/KIND/123).
 _CHILDREN = {"LineItem": "lineItems", "ShippingLine": "shippingLines"}
 _BATCH = 5_000
+# One line of the export: its number, its order's id if it is an item, its own id if it is
+# an order's own line, the line.
+_Row = tuple[int, str | None, str | None, str]
 # Shopify writes a child's ``__parentId`` as the last key of its line (the JSONL examples of
 # shopify.dev/docs/api/usage/bulk-operations/queries): read from there, a line is indexed
 # without being parsed. A nested object cannot end the line this way (it would close with
@@ -77,36 +82,16 @@ class BulkFile:
         line not JSON spoiled, rejected (after the last page, those whose own line is
         missing)."""
         self.file.flush()
-        # Read a page at a time from whichever worker thread the caller runs it in.
-        index = sqlite3.connect(Path(self._folder.name) / "index.db", check_same_thread=False)
-        try:
-            self._index(index)
-            roots = index.execute(
-                "SELECT seq, id, line FROM rows WHERE parent IS NULL ORDER BY seq"
-            )
-            while batch := roots.fetchmany(page):
-                orders, rejects = [], []
-                for seq, own, line in batch:
-                    record = _record(line)
-                    if isinstance(record.get("id"), str):
-                        orders.append(record)
-                    else:
-                        key = numeric_id(own) if own else f"line-{seq + 1}"
-                        rejects.append(_broken(key, seq, line, None))
-                yield self._assemble(index, orders, rejects), rejects
-            orphans = [_orphaned(parent, lines) for parent, lines in _orphans(index)]
-            if orphans:
-                yield [], orphans
-        finally:
-            index.close()
+        if self._grouped():
+            yield from self._streamed(page)
+        else:
+            yield from self._indexed(page)
 
-    def _index(self, index: sqlite3.Connection) -> None:
-        index.execute(
-            "CREATE TABLE rows (seq INTEGER PRIMARY KEY, parent TEXT, id TEXT, line TEXT)"
-        )
-        rows: list[tuple[int, str | None, str | None, str]] = []
+    def _rows(self) -> Iterator[_Row]:
+        """Each line of the file that is not blank as ``(seq, parent, id, line)``: the id
+        of an order's own line (no parent), or the id of the order an item belongs to."""
         last_order: str | None = None
-        with self.path.open("rb") as lines, index:
+        with self.path.open("rb") as lines:
             for seq, raw in enumerate(lines):
                 line = raw.decode("utf-8", "replace").strip()
                 if not line:
@@ -120,7 +105,67 @@ class BulkFile:
                         # An item that lost the name of its order, or a line cut short
                         # before its id: see the module's docstring.
                         parent, own = last_order, None
-                rows.append((seq, parent, own, line))
+                yield seq, parent, own, line
+
+    def _grouped(self) -> bool:
+        """Whether each line is an order's own, or an item of the order just before it."""
+        last: str | None = None
+        for _, parent, own, _ in self._rows():
+            if parent is None:
+                if not _is_order(own):
+                    return False
+                last = own
+            elif parent != last:
+                return False
+        return True
+
+    def _streamed(self, page: int) -> Iterator[tuple[list[dict[str, Any]], list[RejectedRecord]]]:
+        """The orders of a file in which each item follows its order, put together as read."""
+        roots: list[tuple[int, str, str]] = []
+        children: list[tuple[int, str, str]] = []
+        for seq, parent, own, line in self._rows():
+            if parent is not None:
+                children.append((seq, parent, line))
+                continue
+            assert own is not None  # `_grouped`: an order's own line
+            if len(roots) == page:
+                yield self._page(roots, children)
+                roots, children = [], []
+            roots.append((seq, own, line))
+        if roots:
+            yield self._page(roots, children)
+
+    def _indexed(self, page: int) -> Iterator[tuple[list[dict[str, Any]], list[RejectedRecord]]]:
+        """The orders of any file, through an index of its lines on disk."""
+        # Read a page at a time from whichever worker thread the caller runs it in.
+        index = sqlite3.connect(Path(self._folder.name) / "index.db", check_same_thread=False)
+        try:
+            self._index(index)
+            roots = index.execute(
+                "SELECT seq, id, line FROM rows WHERE parent IS NULL ORDER BY seq"
+            )
+            while batch := roots.fetchmany(page):
+                ids = [own for _, own, _ in batch if own is not None]
+                marks = ", ".join("?" * len(ids))
+                children = index.execute(
+                    f"SELECT seq, parent, line FROM rows WHERE parent IN ({marks}) ORDER BY seq",
+                    ids,
+                )
+                yield self._page(batch, children)
+            orphans = [_orphaned(parent, lines) for parent, lines in _orphans(index)]
+            if orphans:
+                yield [], orphans
+        finally:
+            index.close()
+
+    def _index(self, index: sqlite3.Connection) -> None:
+        index.execute(
+            "CREATE TABLE rows (seq INTEGER PRIMARY KEY, parent TEXT, id TEXT, line TEXT)"
+        )
+        rows: list[_Row] = []
+        with index:
+            for row in self._rows():
+                rows.append(row)
                 if len(rows) >= _BATCH:
                     index.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", rows)
                     rows.clear()
@@ -128,23 +173,29 @@ class BulkFile:
             index.execute("CREATE INDEX rows_parent ON rows (parent, seq)")
 
     @staticmethod
-    def _assemble(
-        index: sqlite3.Connection, orders: list[dict[str, Any]], rejects: list[RejectedRecord]
-    ) -> list[dict[str, Any]]:
-        """``orders`` with their children; one with a child line not JSON goes to ``rejects``
-        instead (imported without it, its stock and totals would be wrong)."""
-        by_id = {}
-        for order in orders:
+    def _page(
+        roots: Iterable[tuple[int, str | None, str]], children: Iterable[tuple[int, str, str]]
+    ) -> tuple[list[dict[str, Any]], list[RejectedRecord]]:
+        """The orders whose own lines are ``roots``, with their items among ``children``
+        (in file order); an order whose own line or one of whose items is not JSON goes to
+        the rejects instead (imported without it, its stock and totals would be wrong)."""
+        orders: list[dict[str, Any]] = []
+        rejects: list[RejectedRecord] = []
+        by_id: dict[str, dict[str, Any]] = {}
+        for seq, own, line in roots:
+            order = _record(line)
+            if not isinstance(order.get("id"), str):
+                key = numeric_id(own) if own else f"line-{seq + 1}"
+                rejects.append(_broken(key, seq, line, None))
+                continue
             for field in _CHILDREN.values():
                 order.setdefault(field, [])
+            orders.append(order)
             by_id[order["id"]] = order
-        marks = ", ".join("?" * len(by_id))
-        children = index.execute(
-            f"SELECT seq, parent, line FROM rows WHERE parent IN ({marks}) ORDER BY seq",
-            list(by_id),
-        )
         spoiled: dict[str, RejectedRecord] = {}
         for seq, parent_id, line in children:
+            if parent_id not in by_id:  # its order's own line was rejected above
+                continue
             item = _record(line)
             if not item:
                 spoiled.setdefault(parent_id, _broken(parent_id, seq, line, by_id[parent_id]))
@@ -155,7 +206,7 @@ class BulkFile:
             if target is not None:
                 by_id[parent_id][target].append(item)
         rejects.extend(spoiled.values())
-        return [order for order in orders if order["id"] not in spoiled]
+        return [order for order in orders if order["id"] not in spoiled], rejects
 
 
 def _parent(line: str) -> str | None:
