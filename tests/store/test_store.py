@@ -1,3 +1,4 @@
+import multiprocessing
 import sqlite3
 import threading
 from datetime import timedelta
@@ -147,6 +148,69 @@ def test_a_stuck_sqlite_writer_fails_the_next_one_with_what_to_do(tmp_path, monk
     with store.transaction() as tx:  # the queue is free again
         tx.set_cursor("shop", "orders", T0, T0)
     store.close()
+
+
+def _write_in_child(store, path):
+    try:
+        with store.transaction() as tx:
+            tx.set_cursor("shop", "returns", T0 + timedelta(hours=2), T0)
+        path.write_text("written")
+    except StoreError as exc:
+        path.write_text(str(exc))
+
+
+def test_a_store_inherited_by_a_forked_process(store, tmp_path):
+    # A pre-forking server, a job runner or multiprocessing on Linux forks the process while
+    # one of its threads writes. PostgreSQL: the child writes through connections of its
+    # own. SQLite: the child is told to open the store itself, rather than waiting for the
+    # parent's write for good, or sharing its connections (see `SQLStore._forked`).
+    with store.transaction() as tx:  # a connection left in the pool before the fork
+        tx.set_cursor("shop", "orders", T0, T0)
+    writing, done = threading.Event(), threading.Event()
+
+    def parent_writer():
+        with store.transaction() as tx:
+            tx.set_cursor("shop", "refunds", T0, T0)
+            writing.set()
+            done.wait()
+
+    thread = threading.Thread(target=parent_writer)
+    thread.start()
+    writing.wait()
+    said = tmp_path / "child.txt"
+    child = multiprocessing.get_context("fork").Process(target=_write_in_child, args=(store, said))
+    child.start()
+    done.set()
+    thread.join()
+    child.join(30)
+    assert child.exitcode == 0
+    with store.reading() as tx:  # the parent's store goes on
+        assert tx.cursor("shop", "refunds") == T0
+        written = tx.cursor("shop", "returns")
+    if store.dialect == "postgresql":
+        assert said.read_text() == "written"
+        assert written == T0 + timedelta(hours=2)
+    else:
+        assert "forked" in said.read_text()
+        assert "open the store in each process" in said.read_text()
+        assert written is None
+
+
+def test_a_sqlite_store_opened_after_a_fork_is_the_child_s_own(tmp_path):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    open_store(url).close()  # opened and closed before the fork: nothing inherited
+    said = tmp_path / "child.txt"
+
+    def child_opens():
+        opened = open_store(url)
+        _write_in_child(opened, said)
+        opened.close()
+
+    child = multiprocessing.get_context("fork").Process(target=child_opens)
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert said.read_text() == "written"
 
 
 def test_a_lock_is_exclusive_until_released_or_expired(store):

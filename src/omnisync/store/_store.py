@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import weakref
@@ -61,10 +62,12 @@ class SQLStore(Store):
     """A store on an SQL database through SQLAlchemy Core: SQLite (WAL mode) by default,
     PostgreSQL when several processes or machines share the work."""
 
-    def __init__(self, engine: Engine, url: str, *, writers: threading.Lock | None = None) -> None:
+    def __init__(self, engine: Engine, url: str, *, writers: str | None = None) -> None:
+        """``writers``: the database file whose writers this process queues (SQLite)."""
         self.engine = engine
         self.url = url
-        self._writers = writers
+        self._writers = _writers_of(writers) if writers is not None else None
+        self._inherited = False
         try:
             with self.transaction() as tx:
                 tx.lock_key("schema", "migrate")  # two processes starting at once migrate once
@@ -72,6 +75,7 @@ class SQLStore(Store):
         except BaseException:
             engine.dispose()
             raise
+        _OPEN.add(self)
 
     def __repr__(self) -> str:
         return f"<SQLStore {self.url}>"
@@ -83,8 +87,19 @@ class SQLStore(Store):
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
+        self._check_process()
         with self._queued(), self._errors(), self.engine.begin() as conn:
             yield Transaction(conn)
+
+    def _check_process(self) -> None:
+        if self._inherited:
+            raise StoreError(
+                f"the SQLite store at {self.url} was opened by the process this one was "
+                "forked from, and SQLite connections cannot be shared with a forked process",
+                hint="open the store in each process once it has started (a pre-forking "
+                "server's post-fork hook, a job runner's process-start signal), or use the "
+                "'spawn' start method of multiprocessing",
+            )
 
     @contextmanager
     def _queued(self) -> Iterator[None]:
@@ -113,6 +128,7 @@ class SQLStore(Store):
 
     @contextmanager
     def reading(self) -> Iterator[Transaction]:
+        self._check_process()
         with self._errors(), self.engine.connect() as conn:
             # info lives with the pooled connection: the mark must not outlast this read.
             conn.info["read_only"] = True
@@ -144,7 +160,21 @@ class SQLStore(Store):
             ) from exc
 
     def close(self) -> None:
+        _OPEN.discard(self)
         self.engine.dispose()
+
+    def _forked(self) -> None:
+        """In a process just forked from the one that opened the store (see `_after_fork`)."""
+        # The parent's connections are kept, neither used nor closed: they are the parent's.
+        _INHERITED.append(self.engine.pool)
+        self.engine.dispose(close=False)
+        if self.dialect == "sqlite":
+            # SQLite keeps what this process's connections lock in the process's memory, so
+            # the child inherits the parent's locks as its own, and they never change: a
+            # write the parent had begun blocks the child's for good, and the child's
+            # connections would not hold the locks that keep the parent from removing the
+            # write-ahead log under them (sqlite.org/howtocorrupt.html, section 2.6).
+            self._inherited = True
 
 
 SQLITE_WAIT = 30.0
@@ -152,6 +182,30 @@ SQLITE_WAIT = 30.0
 
 _WRITERS: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
 _WRITERS_GUARD = threading.Lock()
+_OPEN: weakref.WeakSet[SQLStore] = weakref.WeakSet()
+_INHERITED: list[Any] = []
+"""Connection pools a forked process inherited: kept so that they are never closed."""
+
+
+def _after_fork() -> None:
+    """Deal with the stores a process inherits through ``os.fork`` (``multiprocessing``'s
+    default on Linux, pre-forking servers, job runners).
+
+    A connection shared by two processes is one both talk through at once. A PostgreSQL
+    store opens connections of its own in the child as it needs them. A SQLite store cannot
+    be made safe there (see `SQLStore._forked`): it refuses, saying what to do, instead of
+    waiting for a lock that never comes or sharing the parent's file locks. Stores opened in
+    the child are its own.
+    """
+    global _WRITERS_GUARD
+    _WRITERS_GUARD = threading.Lock()  # held for good, if a thread of the parent held it
+    _WRITERS.clear()
+    for store in list(_OPEN):
+        store._forked()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _writers_of(database: str) -> threading.Lock:
@@ -269,7 +323,7 @@ def open_store(url: str, *, base_dir: Path | None = None) -> SQLStore:
     return SQLStore(
         _sqlite_engine(parsed.render_as_string(hide_password=False)),
         parsed.render_as_string(hide_password=True),
-        writers=_writers_of(str(Path(database).resolve())),
+        writers=str(Path(database).resolve()),
     )
 
 
