@@ -88,18 +88,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.guard:
         baseline = json.loads(args.guard.read_text())
         ratios = _ratios(results)
+        scenario_of = {
+            key: name
+            for name, result in zip(sizes, results, strict=True)
+            for key in _ratios([result])
+        }
         for attempt in range(2, GUARD_RUNS + 1):
             worse = _worse(ratios, baseline)
             if not worse:
                 break
-            again = sorted({name.split(": ")[0] for name in worse})
+            again = sorted({scenario_of[key] for key in worse})
             console.print(
                 f"guard: {', '.join(worse)} over {GUARD_FACTOR:g}× the baseline; running "
                 f"{', '.join(again)} again (run {attempt} of {GUARD_RUNS}), as a busy machine "
-                "can slow one run"
+                "can slow one run; the best ratio of the runs counts"
             )
             for name in again:
                 for key, ratio in _ratios([run(name)]).items():
+                    console.print(f"guard: {key}: {ratio:.2f}× in run {attempt}")
                     ratios[key] = min(ratios.get(key, ratio), ratio)
         return _check(console, ratios, baseline)
     return 0

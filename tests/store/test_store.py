@@ -150,20 +150,26 @@ def test_a_stuck_sqlite_writer_fails_the_next_one_with_what_to_do(tmp_path, monk
     store.close()
 
 
-def _write_in_child(store, path):
+def _write_in_child(store, path, url=None):
     try:
         with store.transaction() as tx:
             tx.set_cursor("shop", "returns", T0 + timedelta(hours=2), T0)
         path.write_text("written")
     except StoreError as exc:
         path.write_text(str(exc))
+    if url is not None:  # the same database opened anew in the child
+        try:
+            open_store(url).close()
+        except StoreError as exc:
+            path.write_text(path.read_text() + "\nopened anew: " + str(exc))
 
 
-def test_a_store_inherited_by_a_forked_process(store, tmp_path):
+def test_a_store_inherited_by_a_forked_process(store, url, tmp_path):
     # A pre-forking server, a job runner or multiprocessing on Linux forks the process while
     # one of its threads writes. PostgreSQL: the child writes through connections of its
-    # own. SQLite: the child is told to open the store itself, rather than waiting for the
-    # parent's write for good, or sharing its connections (see `SQLStore._forked`).
+    # own. SQLite: the child is told to close the store before forking and open it after,
+    # rather than waiting for the parent's write for good, or sharing its file locks, through
+    # the inherited store or one opened anew (see `SQLStore._forked`).
     with store.transaction() as tx:  # a connection left in the pool before the fork
         tx.set_cursor("shop", "orders", T0, T0)
     writing, done = threading.Event(), threading.Event()
@@ -178,7 +184,9 @@ def test_a_store_inherited_by_a_forked_process(store, tmp_path):
     thread.start()
     writing.wait()
     said = tmp_path / "child.txt"
-    child = multiprocessing.get_context("fork").Process(target=_write_in_child, args=(store, said))
+    child = multiprocessing.get_context("fork").Process(
+        target=_write_in_child, args=(store, said, url)
+    )
     child.start()
     done.set()
     thread.join()
@@ -191,8 +199,10 @@ def test_a_store_inherited_by_a_forked_process(store, tmp_path):
         assert said.read_text() == "written"
         assert written == T0 + timedelta(hours=2)
     else:
-        assert "forked" in said.read_text()
-        assert "open the store in each process" in said.read_text()
+        inherited, anew = said.read_text().split("\nopened anew: ")
+        for told in (inherited, anew):
+            assert "was open in the process this one was forked from" in told
+            assert "close the store before the process forks" in told
         assert written is None
 
 

@@ -66,6 +66,7 @@ class SQLStore(Store):
         """``writers``: the database file whose writers this process queues (SQLite)."""
         self.engine = engine
         self.url = url
+        self._database = writers
         self._writers = _writers_of(writers) if writers is not None else None
         self._inherited = False
         try:
@@ -93,13 +94,7 @@ class SQLStore(Store):
 
     def _check_process(self) -> None:
         if self._inherited:
-            raise StoreError(
-                f"the SQLite store at {self.url} was opened by the process this one was "
-                "forked from, and SQLite connections cannot be shared with a forked process",
-                hint="open the store in each process once it has started (a pre-forking "
-                "server's post-fork hook, a job runner's process-start signal), or use the "
-                "'spawn' start method of multiprocessing",
-            )
+            raise _forked_sqlite(self.url)
 
     @contextmanager
     def _queued(self) -> Iterator[None]:
@@ -168,13 +163,15 @@ class SQLStore(Store):
         # The parent's connections are kept, neither used nor closed: they are the parent's.
         _INHERITED.append(self.engine.pool)
         self.engine.dispose(close=False)
-        if self.dialect == "sqlite":
+        if self._database is not None:
             # SQLite keeps what this process's connections lock in the process's memory, so
             # the child inherits the parent's locks as its own, and they never change: a
             # write the parent had begun blocks the child's for good, and the child's
-            # connections would not hold the locks that keep the parent from removing the
-            # write-ahead log under them (sqlite.org/howtocorrupt.html, section 2.6).
+            # connections, this store's or any it opens on the file, would not hold the
+            # locks that keep the parent from removing the write-ahead log under them
+            # (sqlite.org/howtocorrupt.html, section 2.6).
             self._inherited = True
+            _INHERITED_FILES.add(self._database)
 
 
 SQLITE_WAIT = 30.0
@@ -185,6 +182,18 @@ _WRITERS_GUARD = threading.Lock()
 _OPEN: weakref.WeakSet[SQLStore] = weakref.WeakSet()
 _INHERITED: list[Any] = []
 """Connection pools a forked process inherited: kept so that they are never closed."""
+_INHERITED_FILES: set[str] = set()
+"""The SQLite files of the stores a forked process inherited open."""
+
+
+def _forked_sqlite(url: str) -> StoreError:
+    return StoreError(
+        f"the SQLite store at {url} was open in the process this one was forked from, and "
+        "SQLite cannot share an open database with a forked process",
+        hint="close the store before the process forks, and open it in each process after "
+        "(a pre-forking server's post-fork hook, a job runner's process-start signal); or "
+        "start processes with multiprocessing's 'spawn' method",
+    )
 
 
 def _after_fork() -> None:
@@ -192,10 +201,10 @@ def _after_fork() -> None:
     default on Linux, pre-forking servers, job runners).
 
     A connection shared by two processes is one both talk through at once. A PostgreSQL
-    store opens connections of its own in the child as it needs them. A SQLite store cannot
-    be made safe there (see `SQLStore._forked`): it refuses, saying what to do, instead of
-    waiting for a lock that never comes or sharing the parent's file locks. Stores opened in
-    the child are its own.
+    store opens connections of its own in the child as it needs them. A SQLite database open
+    at the fork cannot be made safe there (see `SQLStore._forked`): the inherited store, and
+    any opened on the same file in the child, refuse, saying what to do, instead of waiting
+    for a lock that never comes or losing the parent's write-ahead log.
     """
     global _WRITERS_GUARD
     _WRITERS_GUARD = threading.Lock()  # held for good, if a thread of the parent held it
@@ -320,10 +329,13 @@ def open_store(url: str, *, base_dir: Path | None = None) -> SQLStore:
         database = str((base_dir / database).resolve())
         parsed = parsed.set(database=database)
     Path(database).parent.mkdir(parents=True, exist_ok=True)
+    resolved = str(Path(database).resolve())
+    if resolved in _INHERITED_FILES:
+        raise _forked_sqlite(parsed.render_as_string(hide_password=True))
     return SQLStore(
         _sqlite_engine(parsed.render_as_string(hide_password=False)),
         parsed.render_as_string(hide_password=True),
-        writers=str(Path(database).resolve()),
+        writers=resolved,
     )
 
 

@@ -4,10 +4,11 @@ Each nested connection's items come on lines of their own, naming their parent w
 ``__parentId``; Shopify does not promise that they follow their parent
 (shopify.dev/docs/api/usage/bulk-operations/queries: "avoid relying on a particular sequence
 of lines"). The file is read an order page at a time, so an export of years of orders never
-sits in memory whole. A first pass, reading no JSON, checks whether every item does follow
-its order; if so (as Shopify writes them), the second pass puts each order together from the
-lines after it. If not, the file is indexed on disk instead (a temporary SQLite database
-beside it) and read back from there, so that a line before its parent is not lost.
+sits in memory whole. A first pass, which parses a line only where its ids cannot be read
+off it, checks whether every item does follow its order, each order once; if so (as Shopify
+writes them), the second pass puts each order together from the lines after it. If not, the
+file is indexed on disk instead (a temporary SQLite database beside it) and read back from
+there, so that a line before its parent is not lost.
 
 A line that is not JSON (a truncated download, a storage fault) spoils only its order: the
 order comes back rejected, with the line, for the engine to quarantine, and the rest of the
@@ -108,13 +109,16 @@ class BulkFile:
                 yield seq, parent, own, line
 
     def _grouped(self) -> bool:
-        """Whether each line is an order's own, or an item of the order just before it."""
+        """Whether each line is an order's own, or an item of the order just before it, and
+        no order comes twice."""
         last: str | None = None
+        seen: set[int] = set()  # hashes: a collision only sends the file to the index
         for _, parent, own, _ in self._rows():
             if parent is None:
-                if not _is_order(own):
+                if not _is_order(own) or hash(own) in seen:
                     return False
                 last = own
+                seen.add(hash(own))
             elif parent != last:
                 return False
         return True
