@@ -61,9 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.scenarios or list(SCENARIOS):
         module = SCENARIOS[name]
         sizes[name] = {**(module.SMALL if args.small else module.DEFAULTS)}
-        sizes[name].update(
-            {k: type(sizes[name][k])(v) for k, v in overrides.items() if k in sizes[name]}
+    # A misspelt size would otherwise run the default and be reported as if it were changed.
+    known = {size for scenario in sizes.values() for size in scenario}
+    if strange := sorted(set(overrides) - known):
+        parser.error(
+            f"no size {', '.join(strange)} in {', '.join(sizes)}; "
+            f"the sizes are {', '.join(sorted(known))}"
         )
+    for scenario in sizes.values():
+        for size, value in overrides.items():
+            if size in scenario:
+                scenario[size] = _converted(parser, size, value, scenario[size])
 
     def run(name: str) -> ScenarioResult:
         with console.status(f"running {name} {sizes[name]} ..."):
@@ -116,6 +124,17 @@ def _size(item: str) -> tuple[str, str]:
     if not sep:
         raise SystemExit(f"--size takes NAME=VALUE, not {item!r}")
     return name, value
+
+
+def _converted(parser: argparse.ArgumentParser, size: str, value: str, default: Any) -> Any:
+    """``value`` as the type of the size's default (``orders=5000`` an int)."""
+    try:
+        return type(default)(value)
+    except ValueError:
+        parser.error(
+            f"--size {size}={value}: {size} takes {type(default).__name__} values, "
+            f"e.g. {size}={default}"
+        )
 
 
 def _table(results: list[ScenarioResult]) -> Table:
