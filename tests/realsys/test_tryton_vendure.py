@@ -85,6 +85,8 @@ async def test_tryton_stock_sells_on_vendure_and_vendure_sales_are_booked_in_try
     assert sum(Decimal(str(line["quantity"])) * line["unit_price"] for line in lamp_lines) == (
         Decimal("98.00")
     )
+    # Tryton's taxes on the sale come to what Vendure charged the buyer.
+    assert sale["total_amount"] == Decimal(first.total_with_tax).scaleb(-2)
     assert {row["reference"] for row in tryton.sales()} == {
         f"vendure:{first.code}",
         f"vendure:{second.code}",

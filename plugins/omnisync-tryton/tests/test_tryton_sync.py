@@ -58,6 +58,9 @@ async def test_counts_out_sales_in_and_shipments_back(tmp_path, tryton):
         assert sale["untaxed_amount"] == sum(
             Decimal(str(line["quantity"])) * line["unit_price"] for line in sale["line_values"]
         )
+        # The shop charged 20 % on goods and none on shipping, as Tryton's categories do.
+        assert sale["tax_amount"] == sum(Decimal(line["tax"]) for line in placed["lines"])
+        assert sale["total_amount"] == Decimal(placed["total"])
         assert shop.shown("LAMP") == 7
         tryton.ship_sale(reference)
         await om.sync()  # Tryton's shipment reaches the shop as a fulfilment

@@ -5,10 +5,20 @@ goes draft → quotation → confirmed → processing → done; ``cancel`` is al
 quotation, ``draft`` from quotation and confirmed, and nothing leads from processing to
 cancelled. Confirming processes the sale (shipments, invoices) unless the sale configuration
 sets ``sale_process_after``, which keeps confirmed sales waiting that long.
+
+Taxes are Tryton's: a sale line's unit price is before tax, and its taxes are those the
+Tryton client gives a line of that product (trytond_sale ``SaleLine.compute_taxes``: the
+customer taxes of the product's accounting category, trytond_account_product's
+``customer_taxes_used``), so the books follow the taxes set up in Tryton. A party's customer
+tax rule is not applied. An order whose prices include tax is booked at the prices
+less the taxes the channel charged on them. Where Tryton's taxes come out other than the
+channel's (a product without the tax in Tryton, a rate set differently), the sale is still
+recorded and a warning says by how much.
 """
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +27,8 @@ from omnisync.models import Address, Customer, DocumentReceipt, Money, Order, Sa
 from omnisync_tryton._rpc import TrytonRPC
 
 __all__ = ["SaleBook"]
+
+log = logging.getLogger(__name__)
 
 _CANCELLABLE = ("draft", "quotation", "confirmed")
 
@@ -118,19 +130,47 @@ class SaleBook:
             "lines": [["create", await self._lines(order)]],
         }
         [sale_id] = await self.rpc.call("model.sale.sale.create", [values])
+        await self._check_taxes(int(sale_id), document)
         return int(sale_id)
+
+    async def _check_taxes(self, sale_id: int, document: SalesDocument) -> None:
+        """Warn when Tryton's taxes on the sale are not those the channel charged on what
+        the sale books (within a cent a line: each side rounds its own lines)."""
+        [sale] = await self.rpc.call(
+            "model.sale.sale.read", [sale_id], ["tax_amount", "number", "lines"]
+        )
+        booked_shipping = self._shipping_code(document.order) is not None
+        charged = _charged_taxes(document.order, booked_shipping)
+        difference = Decimal(sale["tax_amount"]) - charged.amount
+        if abs(difference) > Decimal(1).scaleb(-charged.exponent) * len(sale["lines"]):
+            log.warning(
+                "Tryton sale %s of %s books %s %s of tax, the channel charged %s: check the "
+                "customer taxes of its products' accounting categories in Tryton",
+                sale["number"] or sale_id,
+                document.reference,
+                sale["tax_amount"],
+                charged.currency,
+                charged,
+            )
+
+    def _shipping_code(self, order: Order) -> str | None:
+        """The code of the product that books the order's shipping, if it is booked."""
+        if self.shipping_product and order.shipping_total.amount:
+            return self.shipping_product
+        return None
 
     async def _lines(self, order: Order) -> list[dict[str, Any]]:
         skus = sorted({line.sku for line in order.lines if line.sku})
-        if self.shipping_product and order.shipping_total.amount:
-            skus.append(self.shipping_product)
+        shipping_code = self._shipping_code(order)
+        if shipping_code is not None:
+            skus.append(shipping_code)
         products = await self.rpc.call(
             "model.product.product.search_read",
             [("code", "in", skus)],
             0,
             None,
             None,
-            ["code", "sale_uom"],
+            ["code", "sale_uom", "template.account_category.customer_taxes_used"],
         )
         by_code = {row["code"]: row for row in products}
         missing = [sku for sku in skus if sku not in by_code]
@@ -145,11 +185,16 @@ class SaleBook:
             if not line.sku:
                 continue
             net = line.subtotal - line.discount_total
+            if order.taxes_included:
+                net -= line.tax_total
             for quantity, price in _exact_prices(net, line.quantity):
                 lines.append(_line(by_code[line.sku], quantity, price, line.title))
-        if self.shipping_product and order.shipping_total.amount:
-            shipping = by_code[self.shipping_product]
-            lines.append(_line(shipping, 1, order.shipping_total.amount, "Shipping"))
+        if shipping_code is not None:
+            shipping = by_code[shipping_code]
+            net = order.shipping_total
+            if order.taxes_included:
+                net -= _shipping_taxes(order)
+            lines.append(_line(shipping, 1, net.amount, "Shipping"))
         return lines
 
     async def _currency(self, code: str) -> int:
@@ -228,9 +273,27 @@ def _line(
         "unit": product["sale_uom"],
         "unit_price": price,
     }
+    category = (product.get("template.") or {}).get("account_category.") or {}
+    taxes = category.get("customer_taxes_used") or []
+    if taxes:
+        values["taxes"] = [["add", taxes]]
     if title:
         values["description"] = title
     return values
+
+
+def _shipping_taxes(order: Order) -> Money:
+    return Money.total(
+        (tax.amount for shipping in order.shipping_lines for tax in shipping.taxes),
+        order.currency,
+    )
+
+
+def _charged_taxes(order: Order, shipping: bool) -> Money:
+    """The taxes the channel charged on what the sale books: its lines with a SKU, and
+    shipping when it is booked."""
+    lines = Money.total((line.tax_total for line in order.lines if line.sku), order.currency)
+    return lines + _shipping_taxes(order) if shipping else lines
 
 
 def _exact_prices(net: Money, quantity: int) -> list[tuple[int, Decimal]]:

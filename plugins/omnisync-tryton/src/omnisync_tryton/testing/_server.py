@@ -326,7 +326,15 @@ class TrytonServer:
             0,
             None,
             None,
-            ["state", "number", "untaxed_amount", "total_amount", "currency.code", "lines"],
+            [
+                "state",
+                "number",
+                "untaxed_amount",
+                "tax_amount",
+                "total_amount",
+                "currency.code",
+                "lines",
+            ],
         )
         if not found:
             raise KeyError(f"no sale {reference}")

@@ -4,7 +4,8 @@ Usage: python seed.py CONFIG_FILE DATABASE
 
 A company in USD with a minimal chart of accounts and a fiscal year, EUR beside it (with
 rates, so sales in either currency are processed), a saved payment term, an accounting
-category for goods, and a service product for shipping charges ("SHIPPING").
+category for goods that charges a 20 % customer tax, and a service product for shipping
+charges ("SHIPPING") in a category without tax.
 """
 
 import datetime as dt
@@ -12,7 +13,12 @@ import sys
 from decimal import Decimal
 
 from proteus import Model, config
-from trytond.modules.account.tests.tools import create_chart, create_fiscalyear, get_accounts
+from trytond.modules.account.tests.tools import (
+    create_chart,
+    create_fiscalyear,
+    create_tax,
+    get_accounts,
+)
 from trytond.modules.account_invoice.tests.tools import (
     create_payment_term,
     set_fiscalyear_invoice_sequences,
@@ -45,11 +51,19 @@ Rate(currency=eur, date=start, rate=Decimal("0.9")).save()
 
 create_payment_term().save()
 
+vat = create_tax(Decimal("0.20"))
+vat.save()
+
 Category = Model.get("product.category")
 goods = Category(name="Goods", accounting=True)
 goods.account_revenue = accounts["revenue"]
 goods.account_expense = accounts["expense"]
+goods.customer_taxes.append(vat)
 goods.save()
+services = Category(name="Services", accounting=True)
+services.account_revenue = accounts["revenue"]
+services.account_expense = accounts["expense"]
+services.save()
 
 Uom = Model.get("product.uom")
 (unit,) = Uom.find([("name", "=", "Unit")])
@@ -61,7 +75,7 @@ shipping = Template(
     salable=True,
     default_uom=unit,
     list_price=Decimal("0"),
-    account_category=goods,
+    account_category=services,
 )
 shipping.save()
 print("seeded", database, company.rec_name)

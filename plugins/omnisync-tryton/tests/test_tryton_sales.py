@@ -1,0 +1,123 @@
+"""Orders booked as Tryton sales: prices before tax, Tryton's own taxes, and a warning when
+they are not what the channel charged."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from omnisync.adapters import ChannelContext
+from omnisync.models import (
+    DocumentKind,
+    Money,
+    Order,
+    OrderLine,
+    SalesDocument,
+    ShippingLine,
+    TaxLine,
+)
+from omnisync_tryton import TrytonAdapter
+from omnisync_tryton.testing import TrytonServer
+
+pytestmark = pytest.mark.anyio
+WHEN = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+async def adapter(tryton: TrytonServer) -> AsyncIterator[TrytonAdapter]:
+    tryton_adapter = TrytonAdapter(
+        TrytonAdapter.Settings.model_validate(tryton.settings()), ChannelContext(name="erp")
+    )
+    yield tryton_adapter
+    await tryton_adapter.aclose()
+
+
+def _eur(amount: str) -> Money:
+    return Money.of(amount, "EUR")
+
+
+def _order(number: str, *, taxes_included: bool, tax: str, shipping_tax: str = "0") -> Order:
+    """Two lamps at 24.00 (tax ``tax`` on the line) and 6.00 of shipping."""
+    line_tax = (TaxLine(title="VAT", amount=_eur(tax), rate=0.2),) if Decimal(tax) else ()
+    carried = (
+        (TaxLine(title="VAT", amount=_eur(shipping_tax), rate=0.2),)
+        if Decimal(shipping_tax)
+        else ()
+    )
+    return Order(
+        channel="shop",
+        external_id=number,
+        number=number,
+        currency="EUR",
+        taxes_included=taxes_included,
+        lines=(
+            OrderLine(
+                line_id="1", sku="LAMP", quantity=2, unit_price=_eur("24.00"), taxes=line_tax
+            ),
+        ),
+        shipping_lines=(ShippingLine(title="Standard", price=_eur("6.00"), taxes=carried),),
+        created_at=WHEN,
+        updated_at=WHEN,
+    )
+
+
+async def _book(adapter: TrytonAdapter, order: Order) -> str:
+    reference = f"shop:{order.number}"
+    document = SalesDocument(kind=DocumentKind.SALES_ORDER, reference=reference, order=order)
+    await adapter.push_document(document)
+    return reference
+
+
+async def test_prices_that_include_tax_are_booked_before_tax(
+    adapter: TrytonAdapter, tryton: TrytonServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    tryton.add_product("LAMP", 10)
+    # 2 × 24.00 with 20 % tax in it: 40.00 before tax and 8.00 of tax.
+    reference = await _book(adapter, _order("1001", taxes_included=True, tax="8.00"))
+    sale = tryton.sale(reference)
+    assert [(line["quantity"], line["unit_price"]) for line in sale["line_values"]] == [
+        (2.0, Decimal("20.00")),
+        (1.0, Decimal("6.00")),  # shipping, which the seeded Tryton does not tax
+    ]
+    assert (sale["untaxed_amount"], sale["tax_amount"], sale["total_amount"]) == (
+        Decimal("46.00"),
+        Decimal("8.00"),
+        Decimal("54.00"),
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_prices_before_tax_carry_trytons_taxes(
+    adapter: TrytonAdapter, tryton: TrytonServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    tryton.add_product("LAMP", 10)
+    reference = await _book(adapter, _order("1002", taxes_included=False, tax="9.60"))
+    sale = tryton.sale(reference)
+    assert (sale["untaxed_amount"], sale["tax_amount"], sale["total_amount"]) == (
+        Decimal("54.00"),
+        Decimal("9.60"),
+        Decimal("63.60"),
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_taxes_other_than_the_channels_are_booked_and_a_warning_says_so(
+    adapter: TrytonAdapter, tryton: TrytonServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    tryton.add_product("LAMP", 10)
+    # The shop charged tax on shipping too, which Tryton's shipping product does not carry.
+    order = _order("1003", taxes_included=True, tax="8.00", shipping_tax="1.00")
+    with caplog.at_level(logging.WARNING, logger="omnisync_tryton"):
+        reference = await _book(adapter, order)
+    sale = tryton.sale(reference)
+    assert sale["line_values"][-1]["unit_price"] == Decimal("5.00")  # 6.00 less its tax
+    assert sale["tax_amount"] == Decimal("8.00")
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert f"Tryton sale {sale['number']} of {reference} books 8.00 EUR of tax" in (
+        warning.getMessage()
+    )
+    assert "the channel charged 9.00 EUR" in warning.getMessage()
