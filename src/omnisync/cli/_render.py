@@ -130,7 +130,10 @@ def incident_table(incidents: list[Incident]) -> Table:
     """One row per oversell incident."""
     table = Table(title_justify="left")
     for name in ("id", "SKU", "short", "order", "competing", "held", "when"):
-        table.add_column(name, no_wrap=name in ("order", "held"))
+        # Cut short, a SKU or an order id names nothing: a narrow terminal wraps them.
+        table.add_column(
+            name, no_wrap=name in ("id", "short", "when"), overflow="fold", min_width=len(name)
+        )
     for incident in incidents:
         table.add_row(
             str(incident.id),
