@@ -77,7 +77,8 @@ async def test_prices_that_include_tax_are_booked_before_tax(
 ) -> None:
     tryton.add_product("LAMP", 10)
     # 2 × 24.00 with 20 % tax in it: 40.00 before tax and 8.00 of tax.
-    reference = await _book(adapter, _order("1001", taxes_included=True, tax="8.00"))
+    with caplog.at_level(logging.WARNING, logger="omnisync"):
+        reference = await _book(adapter, _order("1001", taxes_included=True, tax="8.00"))
     sale = tryton.sale(reference)
     assert [(line["quantity"], line["unit_price"]) for line in sale["line_values"]] == [
         (2.0, Decimal("20.00")),
@@ -95,7 +96,8 @@ async def test_prices_before_tax_carry_trytons_taxes(
     adapter: TrytonAdapter, tryton: TrytonServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     tryton.add_product("LAMP", 10)
-    reference = await _book(adapter, _order("1002", taxes_included=False, tax="9.60"))
+    with caplog.at_level(logging.WARNING, logger="omnisync"):
+        reference = await _book(adapter, _order("1002", taxes_included=False, tax="9.60"))
     sale = tryton.sale(reference)
     assert (sale["untaxed_amount"], sale["tax_amount"], sale["total_amount"]) == (
         Decimal("54.00"),
@@ -111,13 +113,27 @@ async def test_taxes_other_than_the_channels_are_booked_and_a_warning_says_so(
     tryton.add_product("LAMP", 10)
     # The shop charged tax on shipping too, which Tryton's shipping product does not carry.
     order = _order("1003", taxes_included=True, tax="8.00", shipping_tax="1.00")
-    with caplog.at_level(logging.WARNING, logger="omnisync_tryton"):
+    with caplog.at_level(logging.WARNING, logger="omnisync"):
         reference = await _book(adapter, order)
     sale = tryton.sale(reference)
     assert sale["line_values"][-1]["unit_price"] == Decimal("5.00")  # 6.00 less its tax
     assert sale["tax_amount"] == Decimal("8.00")
     [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.name == "omnisync.tryton"
     assert f"Tryton sale {sale['number']} of {reference} books 8.00 EUR of tax" in (
         warning.getMessage()
     )
     assert "the channel charged 9.00 EUR" in warning.getMessage()
+
+
+async def test_a_cent_a_line_of_rounding_is_not_warned_of(
+    adapter: TrytonAdapter, tryton: TrytonServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    tryton.add_product("LAMP", 10)
+    # Tryton books 9.60 of tax on the sale's two lines (the lamps, shipping).
+    with caplog.at_level(logging.WARNING, logger="omnisync"):
+        await _book(adapter, _order("1004", taxes_included=False, tax="9.62"))
+        assert not caplog.records
+        await _book(adapter, _order("1005", taxes_included=False, tax="9.63"))
+    [warning] = caplog.records
+    assert "books 9.60 EUR of tax, the channel charged 9.63 EUR" in warning.getMessage()

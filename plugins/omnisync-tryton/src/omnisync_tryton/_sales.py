@@ -10,7 +10,8 @@ Taxes are Tryton's: a sale line's unit price is before tax, and its taxes are th
 Tryton client gives a line of that product (trytond_sale ``SaleLine.compute_taxes``: the
 customer taxes of the product's accounting category, trytond_account_product's
 ``customer_taxes_used``), so the books follow the taxes set up in Tryton. A party's customer
-tax rule is not applied. An order whose prices include tax is booked at the prices
+tax rule (the client maps the taxes through it, and new parties take the default one of the
+account configuration) is not applied. An order whose prices include tax is booked at the prices
 less the taxes the channel charged on them. Where Tryton's taxes come out other than the
 channel's (a product without the tax in Tryton, a rate set differently), the sale is still
 recorded and a warning says by how much.
@@ -28,7 +29,7 @@ from omnisync_tryton._rpc import TrytonRPC
 
 __all__ = ["SaleBook"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("omnisync.tryton")
 
 _CANCELLABLE = ("draft", "quotation", "confirmed")
 
@@ -54,6 +55,7 @@ class SaleBook:
                 return DocumentReceipt(reference=document.reference, external_id="", created=False)
             sale_id = await self._create(document)
             await self._advance(sale_id, "draft")
+            await self._check_taxes(sale_id, document)
             return DocumentReceipt(
                 reference=document.reference, external_id=str(sale_id), created=True
             )
@@ -62,6 +64,8 @@ class SaleBook:
             await self._cancel(existing)
         else:
             await self._advance(sale_id, state)
+            if state in ("draft", "quotation"):  # an earlier attempt stopped before its check
+                await self._check_taxes(sale_id, document)
         return DocumentReceipt(
             reference=document.reference, external_id=str(sale_id), created=False
         )
@@ -130,12 +134,12 @@ class SaleBook:
             "lines": [["create", await self._lines(order)]],
         }
         [sale_id] = await self.rpc.call("model.sale.sale.create", [values])
-        await self._check_taxes(int(sale_id), document)
         return int(sale_id)
 
     async def _check_taxes(self, sale_id: int, document: SalesDocument) -> None:
         """Warn when Tryton's taxes on the sale are not those the channel charged on what
-        the sale books (within a cent a line: each side rounds its own lines)."""
+        the sale books (within a minor unit a sale line: each side rounds its own lines).
+        Once quoted, so that the sale has its number."""
         [sale] = await self.rpc.call(
             "model.sale.sale.read", [sale_id], ["tax_amount", "number", "lines"]
         )
@@ -145,8 +149,9 @@ class SaleBook:
         if abs(difference) > Decimal(1).scaleb(-charged.exponent) * len(sale["lines"]):
             log.warning(
                 "Tryton sale %s of %s books %s %s of tax, the channel charged %s: check the "
-                "customer taxes of its products' accounting categories in Tryton",
-                sale["number"] or sale_id,
+                "customer taxes of its products' accounting categories in Tryton (and the "
+                "party's customer tax rule, which omnisync does not apply)",
+                sale["number"] or f"id {sale_id}",
                 document.reference,
                 sale["tax_amount"],
                 charged.currency,
