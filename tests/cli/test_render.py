@@ -6,8 +6,17 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from omnisync.cli._render import incident_table
-from omnisync.store import Incident
+from omnisync.cli._render import incident_table, order_table
+from omnisync.models import Money, Order, OrderLine
+from omnisync.store import Incident, StoredOrder
+
+WHEN = datetime(2026, 11, 27, 7, 36, 16, tzinfo=UTC)
+
+
+def _text(table: object) -> list[str]:
+    console = Console(width=80, record=True)
+    console.print(table)
+    return console.export_text().splitlines()
 
 
 def test_an_incident_in_80_columns_wraps_what_does_not_fit_and_cuts_nothing() -> None:
@@ -20,14 +29,32 @@ def test_an_incident_in_80_columns_wraps_what_does_not_fit_and_cuts_nothing() ->
         order_id="1007",
         competing=["shop:1004", "woo:1005", "pos:1006"],
         held=["marketplace:1007"],
-        created_at=datetime(2026, 11, 27, 7, 36, 16, tzinfo=UTC),
+        created_at=WHEN,
     )
-    console = Console(width=80, record=True)
-    console.print(incident_table([incident]))
-    lines = console.export_text().splitlines()
+    lines = _text(incident_table([incident]))
     assert all(len(line) <= 80 for line in lines)
     assert not any("…" in line for line in lines)
     assert "07:36:16" in lines[3]
     cells = [line.split("│") for line in lines[3:-1]]  # the row's lines, border to border
     for column, value in [(2, incident.sku), (5, ", ".join(incident.competing))]:
         assert "".join(cell[column].strip() for cell in cells).replace(",", ", ") == value
+
+
+def test_an_order_on_hold_in_80_columns_shows_its_whole_status_and_reason() -> None:
+    order = Order(
+        channel="marketplace",
+        external_id="1000000000068",
+        number="#1007",
+        currency="EUR",
+        lines=(OrderLine(line_id="1", sku="LAMP", quantity=1, unit_price=Money.of("9", "EUR")),),
+        created_at=WHEN,
+        updated_at=WHEN,
+    )
+    reason = "oversold: LAMP-BRASS short by 1"
+    stored = StoredOrder(1, order, 1, "digest", reason, None, WHEN, WHEN)
+    lines = _text(order_table([stored]))
+    assert all(len(line) <= 80 for line in lines)
+    assert not any("…" in line for line in lines)
+    assert "open" in lines[3] and "9 EUR" in lines[3] and "11-27 07:36" in lines[3]
+    cells = [line.split("│") for line in lines[3:-1]]
+    assert " ".join(cell[7].strip() for cell in cells).strip() == reason

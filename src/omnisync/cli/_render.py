@@ -111,7 +111,12 @@ def order_table(orders: list[StoredOrder]) -> Table:
     """One row per order."""
     table = Table(title_justify="left")
     for name in ("order", "id", "status", "shipped", "total", "created", "hold"):
-        table.add_column(name, no_wrap=name in ("order", "id", "total", "created"))
+        table.add_column(
+            name,
+            no_wrap=name in ("status", "shipped", "total", "created"),
+            overflow="fold",
+            min_width=len(name),
+        )
     for stored in orders:
         order = stored.order
         table.add_row(
