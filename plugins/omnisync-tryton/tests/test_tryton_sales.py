@@ -12,6 +12,7 @@ import pytest
 
 from omnisync.adapters import ChannelContext
 from omnisync.models import (
+    Customer,
     DocumentKind,
     Money,
     Order,
@@ -40,7 +41,14 @@ def _eur(amount: str) -> Money:
     return Money.of(amount, "EUR")
 
 
-def _order(number: str, *, taxes_included: bool, tax: str, shipping_tax: str = "0") -> Order:
+def _order(
+    number: str,
+    *,
+    taxes_included: bool,
+    tax: str,
+    shipping_tax: str = "0",
+    customer: Customer | None = None,
+) -> Order:
     """Two lamps at 24.00 (tax ``tax`` on the line) and 6.00 of shipping."""
     line_tax = (TaxLine(title="VAT", amount=_eur(tax), rate=0.2),) if Decimal(tax) else ()
     carried = (
@@ -53,6 +61,7 @@ def _order(number: str, *, taxes_included: bool, tax: str, shipping_tax: str = "
         external_id=number,
         number=number,
         currency="EUR",
+        customer=customer,
         taxes_included=taxes_included,
         lines=(
             OrderLine(
@@ -137,3 +146,44 @@ async def test_a_cent_a_line_of_rounding_is_not_warned_of(
         await _book(adapter, _order("1005", taxes_included=False, tax="9.63"))
     [warning] = caplog.records
     assert "books 9.60 EUR of tax, the channel charged 9.63 EUR" in warning.getMessage()
+
+
+async def test_the_partys_customer_tax_rule_maps_the_taxes_as_in_trytons_client(
+    adapter: TrytonAdapter, tryton: TrytonServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    tryton.add_product("LAMP", 10)
+    # A buyer abroad: Tryton's rule for them turns the 20 % tax into an untaxed export.
+    [vat] = tryton.call("model.account.tax.search", [("rate", "=", Decimal("0.2"))], 0, 1, None)
+    [export] = tryton.call(
+        "model.account.tax.copy", [vat], {"name": "Export", "rate": Decimal("0")}
+    )
+    [company] = tryton.call("model.company.company.search", [], 0, 1, None)
+    [rule] = tryton.call(
+        "model.account.tax.rule.create",
+        [
+            {
+                "name": "Export",
+                "kind": "sale",
+                "company": company,
+                "lines": [["create", [{"origin_tax": vat, "tax": export}]]],
+            }
+        ],
+    )
+    email = "abroad@example.com"
+    contact = {"type": "email", "value": email}
+    tryton.call(
+        "model.party.party.create",
+        [
+            {
+                "name": "Abroad",
+                "customer_tax_rule": rule,
+                "contact_mechanisms": [["create", [contact]]],
+            }
+        ],
+    )
+    order = _order("1006", taxes_included=False, tax="0", customer=Customer(email=email))
+    with caplog.at_level(logging.WARNING, logger="omnisync"):
+        reference = await _book(adapter, order)
+    sale = tryton.sale(reference)
+    assert (sale["untaxed_amount"], sale["tax_amount"]) == (Decimal("54.00"), Decimal("0.00"))
+    assert not caplog.records

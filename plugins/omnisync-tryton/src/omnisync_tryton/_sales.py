@@ -7,11 +7,11 @@ cancelled. Confirming processes the sale (shipments, invoices) unless the sale c
 sets ``sale_process_after``, which keeps confirmed sales waiting that long.
 
 Taxes are Tryton's: a sale line's unit price is before tax, and its taxes are those the
-Tryton client gives a line of that product (trytond_sale ``SaleLine.compute_taxes``: the
-customer taxes of the product's accounting category, trytond_account_product's
-``customer_taxes_used``), so the books follow the taxes set up in Tryton. A party's customer
-tax rule (the client maps the taxes through it, and new parties take the default one of the
-account configuration) is not applied. An order whose prices include tax is booked at the prices
+Tryton client gives a line of that product on that sale: Tryton's own ``on_change_product``
+of ``sale.line`` is asked, over RPC as the client does, with the sale's party, company and
+addresses (trytond_sale ``SaleLine.compute_taxes``: the customer taxes of the product's
+accounting category, mapped through the party's customer tax rule), so the books follow the
+taxes set up in Tryton. An order whose prices include tax is booked at the prices
 less the taxes the channel charged on them. Where Tryton's taxes come out other than the
 channel's (a product without the tax in Tryton, a rate set differently), the sale is still
 recorded and a warning says by how much.
@@ -19,6 +19,7 @@ recorded and a warning says by how much.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from decimal import Decimal
 from typing import Any
@@ -121,17 +122,20 @@ class SaleBook:
             ship_address if billing_to == shipping_to else await self._address(party, billing_to)
         )
         terms = await self.rpc.call("model.account.invoice.payment_term.search", [], 0, 1, None)
-        values = {
+        values: dict[str, Any] = {
             "party": party,
             "company": self.rpc._context.get("company"),
             "currency": await self._currency(order.currency),
-            "reference": document.reference,
-            "description": f"{order.channel} order {order.number or order.external_id}",
             "sale_date": order.created_at.date(),
             "invoice_address": bill_address,
             "shipment_address": ship_address,
+        }
+        lines = await self._lines(order, values)
+        values |= {
+            "reference": document.reference,
+            "description": f"{order.channel} order {order.number or order.external_id}",
             "payment_term": terms[0] if terms else None,
-            "lines": [["create", await self._lines(order)]],
+            "lines": [["create", lines]],
         }
         [sale_id] = await self.rpc.call("model.sale.sale.create", [values])
         return int(sale_id)
@@ -149,8 +153,8 @@ class SaleBook:
         if abs(difference) > Decimal(1).scaleb(-charged.exponent) * len(sale["lines"]):
             log.warning(
                 "Tryton sale %s of %s books %s %s of tax, the channel charged %s: check the "
-                "customer taxes of its products' accounting categories in Tryton (and the "
-                "party's customer tax rule, which omnisync does not apply)",
+                "customer taxes of its products' accounting categories in Tryton, and the "
+                "customer tax rule of its party",
                 sale["number"] or f"id {sale_id}",
                 document.reference,
                 sale["tax_amount"],
@@ -164,7 +168,8 @@ class SaleBook:
             return self.shipping_product
         return None
 
-    async def _lines(self, order: Order) -> list[dict[str, Any]]:
+    async def _lines(self, order: Order, sale: dict[str, Any]) -> list[dict[str, Any]]:
+        """The sale lines of ``order``, to be created on a sale of the values ``sale``."""
         skus = sorted({line.sku for line in order.lines if line.sku})
         shipping_code = self._shipping_code(order)
         if shipping_code is not None:
@@ -175,7 +180,7 @@ class SaleBook:
             0,
             None,
             None,
-            ["code", "sale_uom", "template.account_category.customer_taxes_used"],
+            ["code", "sale_uom"],
         )
         by_code = {row["code"]: row for row in products}
         missing = [sku for sku in skus if sku not in by_code]
@@ -185,6 +190,9 @@ class SaleBook:
                 sku=missing[0],
                 hint="create the product in Tryton (its code is the SKU), then retry",
             )
+        taxes = await asyncio.gather(*(self._taxes(by_code[sku], sale) for sku in skus))
+        for sku, product_taxes in zip(skus, taxes, strict=True):
+            by_code[sku]["taxes"] = product_taxes
         lines: list[dict[str, Any]] = []
         for line in order.lines:
             if not line.sku:
@@ -201,6 +209,17 @@ class SaleBook:
                 net -= _shipping_taxes(order)
             lines.append(_line(shipping, 1, net.amount, "Shipping"))
         return lines
+
+    async def _taxes(self, product: dict[str, Any], sale: dict[str, Any]) -> list[int]:
+        """The taxes Tryton's client would give a line of ``product`` on the sale: what
+        ``sale.line``'s ``on_change_product`` answers for a new line of a new sale (id -1)
+        whose values are ``sale``."""
+        line = {"type": "line", "product": product["id"], "unit": product["sale_uom"]}
+        line |= {"quantity": 1.0, "taxes": [], "sale": -1}
+        line |= {f"_parent_sale.{name}": value for name, value in sale.items()}
+        line["_parent_sale.invoice_party"] = None  # the sale's party is invoiced
+        changes = await self.rpc.call("model.sale.line.on_change_product", line)
+        return _added(changes.get("taxes"), self.channel)
 
     async def _currency(self, code: str) -> int:
         if code not in self._currencies:
@@ -278,13 +297,31 @@ def _line(
         "unit": product["sale_uom"],
         "unit_price": price,
     }
-    category = (product.get("template.") or {}).get("account_category.") or {}
-    taxes = category.get("customer_taxes_used") or []
-    if taxes:
-        values["taxes"] = [["add", taxes]]
+    if product["taxes"]:
+        values["taxes"] = [["add", product["taxes"]]]
     if title:
         values["description"] = title
     return values
+
+
+def _added(changes: Any, channel: str) -> list[int]:
+    """The ids of a Many2Many's records in an on_change answer: ``{"add": [[index,
+    {"id": 7, ...}], ...]}`` (trytond ``ModelView._changed_values``), or a plain list."""
+    if changes is None:
+        return []
+    if isinstance(changes, list) and all(isinstance(tax, int) for tax in changes):
+        return list(changes)
+    if isinstance(changes, dict) and not changes.get("remove"):
+        try:
+            return [int(record["id"]) for _, record in changes.get("add", [])]
+        except (TypeError, KeyError, ValueError):
+            pass
+    raise PermanentError(
+        f"Tryton answered the taxes of a new sale line as {changes!r}, a form omnisync does "
+        "not read",
+        channel=channel,
+        hint="report it with your Tryton version: omnisync is written against Tryton 8.2",
+    )
 
 
 def _shipping_taxes(order: Order) -> Money:
