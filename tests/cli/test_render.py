@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 
 from rich.console import Console
 
-from omnisync.cli._render import incident_table, order_table
+from omnisync.cli._render import incident_table, order_table, report_table
+from omnisync.engine import ChannelReport, SyncReport
 from omnisync.models import Money, Order, OrderLine
 from omnisync.store import Incident, StoredOrder
 
@@ -58,3 +60,19 @@ def test_an_order_on_hold_in_80_columns_shows_its_whole_status_and_reason() -> N
     assert "open" in lines[3] and "9 EUR" in lines[3] and "11-27 07:36" in lines[3]
     cells = [line.split("│") for line in lines[3:-1]]
     assert " ".join(cell[7].strip() for cell in cells).strip() == reason
+
+
+def test_a_sync_report_in_80_columns_names_every_channel_and_count_whole() -> None:
+    counts = Counter(
+        stock_counts=3, orders_imported=2, documents=5, customers=5, pushed=3, push_calls=1
+    )
+    report = SyncReport(started_at=WHEN)
+    for name in ("erp", "marketplace"):
+        report.channels[name] = ChannelReport(channel=name, adapter="sim", counts=counts)
+    lines = _text(report_table(report))
+    assert all(len(line) <= 80 for line in lines)
+    assert not any("…" in line for line in lines)
+    assert any("marketplace" in line for line in lines)
+    heading = " ".join(" ".join(line.split("┃")) for line in lines if "┃" in line).split()
+    for word in ("customers", "counts", "pushed"):
+        assert word in heading

@@ -36,15 +36,17 @@ _COLUMNS = [
 def report_table(report: SyncReport, title: str = "Sync") -> Table:
     """One row per channel: what it did and whether it failed."""
     table = Table(title=title, title_justify="left")
-    table.add_column("channel")
-    table.add_column("status")
+    table.add_column("channel", no_wrap=True)
+    table.add_column("status", overflow="fold")
     used = [
         (key, label)
         for key, label in _COLUMNS
         if any(ch.counts.get(key) for ch in report.channels.values())
     ]
     for _, label in used:
-        table.add_column(label, justify="right")
+        # A narrow terminal wraps a heading between its words, never inside one.
+        longest = max(len(word) for word in label.split())
+        table.add_column(label, justify="right", overflow="fold", min_width=longest)
     for channel in report.channels.values():
         if channel.busy:
             status = f"[yellow]busy[/]: {channel.busy}"
