@@ -62,17 +62,30 @@ def test_an_order_on_hold_in_80_columns_shows_its_whole_status_and_reason() -> N
     assert " ".join(cell[7].strip() for cell in cells).strip() == reason
 
 
-def test_a_sync_report_in_80_columns_names_every_channel_and_count_whole() -> None:
+def test_a_sync_report_in_80_columns_shows_every_channel_and_count_whole() -> None:
     counts = Counter(
-        stock_counts=3, orders_imported=2, documents=5, customers=5, pushed=3, push_calls=1
+        stock_counts=3,
+        orders_imported=2,
+        orders_changed=1,
+        documents=5,
+        customers=5,
+        fulfilments=2,
+        pushed=3,
+        push_calls=1,
+        http_retries=1,
+        quarantined=1,
     )
     report = SyncReport(started_at=WHEN)
     for name in ("erp", "marketplace"):
         report.channels[name] = ChannelReport(channel=name, adapter="sim", counts=counts)
+    report.channels["pos"] = ChannelReport(channel="pos", adapter="sim")
     lines = _text(report_table(report))
     assert all(len(line) <= 80 for line in lines)
     assert not any("…" in line for line in lines)
-    assert any("marketplace" in line for line in lines)
-    heading = " ".join(" ".join(line.split("┃")) for line in lines if "┃" in line).split()
-    for word in ("customers", "counts", "pushed"):
-        assert word in heading
+    rows = "\n".join(lines)
+    for name in ("erp", "marketplace", "pos"):
+        assert f"│ {name} " in rows
+    done = " ".join(line.split("│")[3].strip() for line in lines if line.startswith("│ "))
+    for words in ("counts in 3", "new orders 2", "customers out 5", "quarantined 1"):
+        assert words in done
+    assert "nothing" in done

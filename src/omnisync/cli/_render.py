@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 # What each report count means, in the order a reader wants them.
-_COLUMNS = [
+_COUNTS = [
     ("stock_counts", "counts in"),
     ("orders_imported", "new orders"),
     ("orders_changed", "changed"),
@@ -34,19 +34,14 @@ _COLUMNS = [
 
 
 def report_table(report: SyncReport, title: str = "Sync") -> Table:
-    """One row per channel: what it did and whether it failed."""
+    """One row per channel: whether it failed, and what it did.
+
+    What it did is one cell of ``name count`` pairs rather than a column per count: a report
+    from cron is written 80 columns wide, where eleven counts' columns are cut off."""
     table = Table(title=title, title_justify="left")
     table.add_column("channel", no_wrap=True)
-    table.add_column("status", overflow="fold")
-    used = [
-        (key, label)
-        for key, label in _COLUMNS
-        if any(ch.counts.get(key) for ch in report.channels.values())
-    ]
-    for _, label in used:
-        # A narrow terminal wraps a heading between its words, never inside one.
-        longest = max(len(word) for word in label.split())
-        table.add_column(label, justify="right", overflow="fold", min_width=longest)
+    table.add_column("status", min_width=len("status"))
+    table.add_column("done")
     for channel in report.channels.values():
         if channel.busy:
             status = f"[yellow]busy[/]: {channel.busy}"
@@ -56,9 +51,10 @@ def report_table(report: SyncReport, title: str = "Sync") -> Table:
             status = f"[yellow]{channel.problems} record(s) quarantined[/]"
         else:
             status = "[green]ok[/]"
-        table.add_row(
-            channel.channel, status, *(str(channel.counts.get(key, 0)) for key, _ in used)
+        done = ", ".join(
+            f"{label} {channel.counts[key]}" for key, label in _COUNTS if channel.counts.get(key)
         )
+        table.add_row(channel.channel, status, done or "[dim]nothing[/]")
     return table
 
 
