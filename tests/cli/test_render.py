@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from omnisync.cli._render import incident_table, order_table, report_table
+from omnisync.cli._render import incident_table, order_table, report_table, stock_table
 from omnisync.engine import ChannelReport, SyncReport
 from omnisync.models import Money, Order, OrderLine
 from omnisync.store import Incident, StoredOrder
@@ -15,8 +15,8 @@ from omnisync.store import Incident, StoredOrder
 WHEN = datetime(2026, 11, 27, 7, 36, 16, tzinfo=UTC)
 
 
-def _text(table: object) -> list[str]:
-    console = Console(width=80, record=True)
+def _text(table: object, width: int = 80) -> list[str]:
+    console = Console(width=width, record=True)
     console.print(table)
     return console.export_text().splitlines()
 
@@ -89,3 +89,29 @@ def test_a_sync_report_in_80_columns_shows_every_channel_and_count_whole() -> No
     for words in ("counts in 3", "new orders 2", "customers out 5", "quarantined 1"):
         assert words in done
     assert "nothing" in done
+
+
+def test_stock_shows_a_column_per_channel_where_they_fit_else_each_skus_channels_in_one_cell() -> (
+    None
+):
+    channels = ["amazon-de", "ebay-uk", "marketplace", "pos", "shopify-eu", "shopify-us", "woo"]
+    rows = {"LAMP-BRASS-LARGE": dict.fromkeys(channels, 12345), "MUG": {"pos": 7}}
+    table = stock_table(rows, {"LAMP-BRASS-LARGE": 99999, "MUG": 8}, {"MUG": 1})
+    wide = _text(table, width=140)
+    assert all(channel in wide[1] for channel in channels)
+    assert wide[3].split() == [
+        "│",
+        "LAMP-BRASS-LARGE",
+        "│",
+        "99999",
+        "│",
+        "-",
+        *["│", "12345"] * 7,
+        "│",
+    ]
+    narrow = _text(table, width=80)
+    assert all(len(line) <= 80 for line in narrow)
+    assert not any("…" in line for line in narrow)
+    cells = " ".join(line.split("│")[4].strip() for line in narrow[3:-1])
+    assert ", ".join(f"{channel} 12345" for channel in channels) in cells
+    assert "amazon-de -, ebay-uk -, marketplace -, pos 7," in cells

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 
 from omnisync.engine import Availability, SyncReport
@@ -60,22 +64,45 @@ def report_table(report: SyncReport, title: str = "Sync") -> Table:
 
 def stock_table(
     rows: dict[str, dict[str, int]], on_hand: dict[str, int], held: dict[str, int]
-) -> Table:
-    """Per SKU: on hand, held by orders, and what each channel may sell."""
+) -> RenderableType:
+    """Per SKU: on hand, held by orders, and what each channel may sell: a column per
+    channel where the terminal is wide enough for them, else each SKU's channels in one
+    wrapping cell (a quantity cut short would be read as another)."""
     channels = sorted({channel for per in rows.values() for channel in per})
-    table = Table(title_justify="left")
-    for name in ("SKU", "on hand", "held"):
-        table.add_column(name, justify="left" if name == "SKU" else "right")
+    wide, narrow = Table(title_justify="left"), Table(title_justify="left")
+    for table in (wide, narrow):
+        table.add_column("SKU", overflow="fold")
+        for name in ("on hand", "held"):
+            table.add_column(name, justify="right", no_wrap=True)
     for channel in channels:
-        table.add_column(channel, justify="right")
+        wide.add_column(channel, justify="right", no_wrap=True)
+    narrow.add_column("may sell")
     for sku in sorted(rows):
-        table.add_row(
-            sku,
-            str(on_hand.get(sku, "-")),
-            str(held.get(sku, "-")),
-            *(str(rows[sku].get(channel, "-")) for channel in channels),
-        )
-    return table
+        counted = (str(on_hand.get(sku, "-")), str(held.get(sku, "-")))
+        shown = [str(rows[sku].get(channel, "-")) for channel in channels]
+        wide.add_row(sku, *counted, *shown)
+        narrow.add_row(sku, *counted, ", ".join(map(" ".join, zip(channels, shown, strict=True))))
+    return _Fitting(wide, narrow)
+
+
+_UNBOUNDED = 1_000_000
+
+
+class _Fitting:
+    """The first of ``layouts`` whose natural width fits where it is printed, else the last."""
+
+    def __init__(self, *layouts: Table) -> None:
+        self.layouts = layouts
+
+    def __rich_console__(
+        self, console: Console, options: ConsoleOptions
+    ) -> Iterator[RenderableType]:
+        unbounded = options.update_width(_UNBOUNDED)  # a measure is clipped to its width
+        for layout in self.layouts[:-1]:
+            if Measurement.get(console, unbounded, layout).maximum <= options.max_width:
+                yield layout
+                return
+        yield self.layouts[-1]
 
 
 def explain(item: Availability) -> list[str]:
