@@ -45,6 +45,15 @@ def test_built_in_adapters_register_through_the_same_hook_as_any_plugin():
     assert infos["omnisync.sim.plugin"].adapters == ["sim", "sim-inventory"]
 
 
+def test_a_plugin_from_an_entry_point_is_listed_with_its_distribution_and_version():
+    from importlib.metadata import version
+
+    infos = {info.name: info for info in plugins.installed_plugins()}
+    shopify = infos["omnisync-shopify (shopify)"]
+    assert shopify.version == version("omnisync-shopify")
+    assert shopify.adapters == ["shopify"]
+
+
 def test_a_duplicate_adapter_name_fails_at_load_naming_both_plugins(registered):
     class Clash(Adapter):
         name = "sim"

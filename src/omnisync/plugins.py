@@ -51,6 +51,8 @@ DEFAULT_PLUGINS = ("omnisync.sim.plugin",)
 pm = pluggy.PluginManager("omnisync")
 pm.add_hookspecs(hookspecs)
 _loaded = False
+# The distribution (name, version) of each plugin loaded from an entry point, by plugin name.
+_DISTRIBUTIONS: dict[str, tuple[str, str]] = {}
 _adapters: dict[str, type[Adapter]] | None = None
 
 
@@ -83,6 +85,8 @@ def _load_entry_points() -> None:
         except Exception as exc:
             raise PluginError(f"plugin {ep.name!r} from {dist!r} failed to import: {exc}") from exc
         pm.register(plugin, name=ep.name)
+        if ep.dist is not None:
+            _DISTRIBUTIONS[ep.name] = (ep.dist.name, ep.dist.version)
 
 
 def _plugin_name(plugin: object) -> str:
@@ -174,13 +178,13 @@ def installed_plugins() -> list[PluginInfo]:
         names: list[str] = []
         impl.function(register=lambda cls, names=names: names.append(cls.name))
         adapters[_plugin_name(impl.plugin)] = sorted(names)
-    dists = {id(plugin): dist for plugin, dist in manager.list_plugin_distinfo()}
     infos = []
     for plugin in manager.get_plugins():
         name = _plugin_name(plugin)
-        dist = dists.get(id(plugin))
-        if dist is not None:
-            label, version = f"{dist.project_name} ({name})", dist.version
+        version: str | None = None
+        if name in _DISTRIBUTIONS:
+            project, version = _DISTRIBUTIONS[name]
+            label = f"{project} ({name})"
         else:
             label, version = name, _own_version() if name in DEFAULT_PLUGINS else None
         infos.append(PluginInfo(name=label, version=version, adapters=adapters.get(name, [])))
