@@ -246,3 +246,16 @@ def test_a_sync_freezes_what_starting_made_and_a_caller_of_cli_is_left_alone(
             main()  # the omnisync command
         assert exited.value.code == 0
     assert frozen == ["frozen"]  # by the sync alone: a short command has nothing to gain
+
+
+def test_an_error_is_printed_whole_brackets_and_all(configured):
+    # The hint names the TOML section "[store]", which rich markup would swallow.
+    result = configured("worker")
+    assert result.exit_code == EXIT_CONFIG
+    assert "set [store] url to postgresql://" in result.output
+
+
+def test_a_sku_with_brackets_is_shown_as_it_is(configured):
+    configured("sync", "--once")
+    assert configured("set-stock", "mug[blue]", "3", "--force").exit_code == EXIT_OK
+    assert "mug[blue]" in configured("stock").output

@@ -115,3 +115,11 @@ def test_stock_shows_a_column_per_channel_where_they_fit_else_each_skus_channels
     cells = " ".join(line.split("│")[4].strip() for line in narrow[3:-1])
     assert ", ".join(f"{channel} 12345" for channel in channels) in cells
     assert "amazon-de -, ebay-uk -, marketplace -, pos 7," in cells
+
+
+def test_what_came_from_a_channel_is_shown_as_it_is_not_read_as_markup() -> None:
+    report = SyncReport(started_at=WHEN)
+    error = "channel shop: 400 Bad Request: [/] is not a product id [bold]"
+    report.channels["shop"] = ChannelReport(channel="shop", adapter="sim", errors=[error])
+    lines = _text(report_table(report), width=200)
+    assert any(error in line for line in lines)

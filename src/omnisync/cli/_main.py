@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from omnisync import plugins
@@ -74,10 +75,12 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[red]configuration error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(EXIT_CONFIG)
     except OmnisyncError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_PARTIAL)
 
 
@@ -120,11 +123,12 @@ def init(path: Path | None, force: bool) -> None:
     """Write a commented example configuration (default: ./omnisync.toml)."""
     target = path or Path(DEFAULT_CONFIG_NAME)
     if target.exists() and not force:
-        err.print(f"{target} exists; pass --force to overwrite it")
+        err.print(f"{escape(str(target))} exists; pass --force to overwrite it")
         sys.exit(EXIT_CONFIG)
     target.write_text(EXAMPLE_CONFIG, encoding="utf-8")
     out.print(
-        f"wrote {target}. Next: [bold]omnisync channels[/], then [bold]omnisync sync --once[/]"
+        f"wrote {escape(str(target))}. Next: [bold]omnisync channels[/], then "
+        "[bold]omnisync sync --once[/]"
     )
 
 
@@ -139,11 +143,11 @@ def plugins_command(as_json: bool) -> None:
         _json([{"name": i.name, "version": i.version, "adapters": i.adapters} for i in infos])
         return
     for info in infos:
-        out.print(f"[bold]{info.name}[/] {info.version or ''}")
+        out.print(f"[bold]{escape(info.name)}[/] {escape(info.version or '')}")
         for name in info.adapters:
             cls = classes[name]
             caps = ", ".join(sorted(c.value for c in cls.capabilities))
-            out.print(f"  {name}: {cls.description}\n    can: {caps}")
+            out.print(f"  {escape(name)}: {escape(cls.description)}\n    can: {caps}")
 
 
 @cli.command()
@@ -169,8 +173,9 @@ def channels(state: State, as_json: bool) -> None:
         return
     for ch in loaded.channels.values():
         out.print(
-            f"[bold]{ch.name}[/] ({ch.adapter_class.name}) sells from "
-            f"{', '.join(ch.locations)}\n  does: {', '.join(sorted(c.value for c in ch.enabled))}"
+            f"[bold]{escape(ch.name)}[/] ({escape(ch.adapter_class.name)}) sells from "
+            f"{escape(', '.join(ch.locations))}\n"
+            f"  does: {', '.join(sorted(c.value for c in ch.enabled))}"
         )
 
 
@@ -187,7 +192,7 @@ def _progress() -> tuple[Progress, Callable[[str, str, int], None]]:
     def advance(channel: str, stream: str, count: int) -> None:
         key = (channel, stream)
         if key not in tasks:
-            tasks[key] = progress.add_task(f"{channel}: pulling {stream}", total=None)
+            tasks[key] = progress.add_task(escape(f"{channel}: pulling {stream}"), total=None)
         progress.update(tasks[key], advance=count)
 
     return progress, advance
@@ -279,7 +284,7 @@ def stock(state: State, sku: str | None, explain: bool, as_json: bool) -> None:
                         out.print(line, highlight=False)
             else:
                 for name, item in items.items():
-                    out.print(f"{name}: {item.quantity}")
+                    out.print(f"{escape(name)}: {item.quantity}")
             return
         table, cells = _run(state, _stock_view)
     on_hand = {s: sum(c.on_hand for c in per.values()) for s, per in cells.items()}
@@ -322,7 +327,7 @@ def set_stock(state: State, sku: str, quantity: int, location: str | None, force
     """Count QUANTITY units of SKU on hand (the next sync pushes the change)."""
     with _errors():
         _run(state, lambda c: c.set_stock(sku, quantity, location, force=force))
-    out.print(f"{sku}: {quantity} on hand{f' at {location}' if location else ''}")
+    out.print(escape(f"{sku}: {quantity} on hand{f' at {location}' if location else ''}"))
 
 
 @cli.command()
@@ -369,7 +374,7 @@ def release(state: State, channel: str, order_id: str) -> None:
     """Take an order off hold, so back offices receive it on the next sync."""
     with _errors():
         _run(state, lambda c: c.release_hold(channel, order_id))
-    out.print(f"{channel}:{order_id} released")
+    out.print(escape(f"{channel}:{order_id} released"))
 
 
 @cli.command()
@@ -401,8 +406,8 @@ def deadletters(
             for outcome in outcomes:
                 mark = "[green]ok[/]" if outcome.ok else "[red]still failing[/]"
                 out.print(
-                    f"{outcome.dead_letter.id} {outcome.dead_letter.kind} "
-                    f"{outcome.dead_letter.key}: {mark} {outcome.message}",
+                    f"{outcome.dead_letter.id} {escape(outcome.dead_letter.kind)} "
+                    f"{escape(outcome.dead_letter.key)}: {mark} {escape(outcome.message)}",
                     highlight=False,
                 )
             if any(not outcome.ok for outcome in outcomes):
@@ -438,8 +443,10 @@ def ledger(state: State, sku: str, limit: int) -> None:
         )
         where = entry.location or entry.channel or ""
         out.print(
-            f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.kind:8} {where:12} {change:24} "
-            f"{entry.order_ref or ''} {entry.note or ''}",
+            escape(
+                f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.kind:8} {where:12} {change:24} "
+                f"{entry.order_ref or ''} {entry.note or ''}"
+            ),
             highlight=False,
         )
 

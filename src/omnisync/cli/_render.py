@@ -1,10 +1,15 @@
-"""Turning reports and records into tables for people."""
+"""Turning reports and records into tables for people.
+
+What came from outside (SKUs, names, ids, error messages) is escaped: rich reads ``[...]``
+as markup, and would drop ``[store]`` from a hint or fail on a ``[/]`` in a channel's
+error."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from rich.console import Console, ConsoleOptions, RenderableType
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
@@ -48,9 +53,9 @@ def report_table(report: SyncReport, title: str = "Sync") -> Table:
     table.add_column("done")
     for channel in report.channels.values():
         if channel.busy:
-            status = f"[yellow]busy[/]: {channel.busy}"
+            status = f"[yellow]busy[/]: {escape(channel.busy)}"
         elif channel.errors:
-            status = "[red]failed[/]: " + "; ".join(channel.errors)
+            status = "[red]failed[/]: " + escape("; ".join(channel.errors))
         elif channel.problems:
             status = f"[yellow]{channel.problems} record(s) quarantined[/]"
         else:
@@ -58,7 +63,7 @@ def report_table(report: SyncReport, title: str = "Sync") -> Table:
         done = ", ".join(
             f"{label} {channel.counts[key]}" for key, label in _COUNTS if channel.counts.get(key)
         )
-        table.add_row(channel.channel, status, done or "[dim]nothing[/]")
+        table.add_row(escape(channel.channel), status, done or "[dim]nothing[/]")
     return table
 
 
@@ -75,13 +80,14 @@ def stock_table(
         for name in ("on hand", "held"):
             table.add_column(name, justify="right", no_wrap=True)
     for channel in channels:
-        wide.add_column(channel, justify="right", no_wrap=True)
+        wide.add_column(escape(channel), justify="right", no_wrap=True)
     narrow.add_column("may sell")
     for sku in sorted(rows):
         counted = (str(on_hand.get(sku, "-")), str(held.get(sku, "-")))
         shown = [str(rows[sku].get(channel, "-")) for channel in channels]
-        wide.add_row(sku, *counted, *shown)
-        narrow.add_row(sku, *counted, ", ".join(map(" ".join, zip(channels, shown, strict=True))))
+        wide.add_row(escape(sku), *counted, *shown)
+        sells = ", ".join(map(" ".join, zip(channels, shown, strict=True)))
+        narrow.add_row(escape(sku), *counted, escape(sells))
     return _Fitting(wide, narrow)
 
 
@@ -107,21 +113,22 @@ class _Fitting:
 
 def explain(item: Availability) -> list[str]:
     """Lines that show how one channel's quantity for one SKU was derived."""
-    lines = [f"[bold]{item.channel}[/]: {item.quantity}"]
+    lines = [f"[bold]{escape(item.channel)}[/]: {item.quantity}"]
     if item.is_bundle:
-        parts = ", ".join(f"{qty} x {sku}" for sku, qty in item.components.items())
+        parts = escape(", ".join(f"{qty} x {sku}" for sku, qty in item.components.items()))
         lines.append(f"  bundle of {parts}; whole bundles the components make:")
     for sku, cells in item.cells.items():
-        prefix = f"  {sku} " if item.is_bundle else "  "
+        prefix = f"  {escape(sku)} " if item.is_bundle else "  "
         if not cells:
             lines.append(f"{prefix}no stock at the channel's locations")
         for location, cell in cells.items():
             lines.append(
-                f"{prefix}{location}: on hand {cell.on_hand} - held {cell.held} = {cell.free}"
+                f"{prefix}{escape(location)}: on hand {cell.on_hand} - held {cell.held} = "
+                f"{cell.free}"
             )
     lines.append(f"  free to sell: {item.base}")
     for step in item.steps:
-        lines.append(f"  {step.rule}: {step.before} -> {step.after}")
+        lines.append(f"  {escape(step.rule)}: {step.before} -> {step.after}")
     return lines
 
 
@@ -145,13 +152,13 @@ def order_table(orders: list[StoredOrder]) -> Table:
     for stored in orders:
         order = stored.order
         table.add_row(
-            f"{order.channel}:{order.number}" if order.number else order.channel,
-            order.external_id,
+            escape(f"{order.channel}:{order.number}" if order.number else order.channel),
+            escape(order.external_id),
             order.status.value,
             _SHIPPED[order.fulfilment_status],
             str(order.total),
             f"{order.created_at:%m-%d %H:%M}",
-            stored.hold_reason or "",
+            escape(stored.hold_reason or ""),
         )
     return table
 
@@ -167,11 +174,11 @@ def incident_table(incidents: list[Incident]) -> Table:
     for incident in incidents:
         table.add_row(
             str(incident.id),
-            incident.sku,
+            escape(incident.sku),
             str(incident.shortfall),
-            f"{incident.channel}:{incident.order_id}",
-            ", ".join(incident.competing) or "-",
-            ", ".join(incident.held) or "-",
+            escape(f"{incident.channel}:{incident.order_id}"),
+            escape(", ".join(incident.competing) or "-"),
+            escape(", ".join(incident.held) or "-"),
             f"{incident.created_at:%H:%M:%S}" if incident.created_at else "",
         )
     return table
@@ -185,11 +192,11 @@ def dead_letter_table(letters: list[DeadLetter]) -> Table:
     for letter in letters:
         table.add_row(
             str(letter.id),
-            letter.channel,
-            letter.kind,
-            letter.key,
+            escape(letter.channel),
+            escape(letter.kind),
+            escape(letter.key),
             str(letter.attempts),
-            letter.reason,
+            escape(letter.reason),
             "resolved" if letter.resolved_at else "open",
         )
     return table
