@@ -54,6 +54,20 @@ def test_a_plugin_from_an_entry_point_is_listed_with_its_distribution_and_versio
     assert shopify.adapters == ["shopify"]
 
 
+def test_a_plugin_registered_under_a_name_an_entry_point_had_is_not_given_its_version():
+    original = plugins.pm.get_plugin("shopify")
+    plugins.pm.unregister(name="shopify")
+    impostor = Registered()
+    try:
+        plugins.pm.register(impostor, name="shopify")
+        infos = {info.name: info for info in plugins.installed_plugins()}
+        assert "omnisync-shopify (shopify)" not in infos
+        assert infos["shopify"].version is None
+    finally:
+        plugins.pm.unregister(impostor)
+        plugins.pm.register(original, name="shopify")
+
+
 def test_a_duplicate_adapter_name_fails_at_load_naming_both_plugins(registered):
     class Clash(Adapter):
         name = "sim"

@@ -18,6 +18,7 @@ from tempfile import mkdtemp
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from omnisync import plugins
 from omnisync._api import AsyncOmnisync
@@ -183,7 +184,7 @@ async def run_demo(console: Console, directory: Path | None = None) -> int:
     console.rule("[bold]omnisync demo")
     joined = "".join(f", {channel} ({adapter})" for adapter, (channel, _) in extra.items())
     console.print(
-        f"Store: SQLite at {folder / 'omnisync.db'}\n"
+        f"Store: SQLite at {escape(str(folder / 'omnisync.db'))}\n"
         "Channels: shop, marketplace (shows at most 5), pos (holds 1 back, shows 0 "
         f"below 2){joined}; ERP: erp, counting the warehouse.\n"
     )
@@ -259,10 +260,10 @@ async def run_demo(console: Console, directory: Path | None = None) -> int:
         + (
             "Every channel shows exactly what omnisync computed."
             if not mismatches
-            else f"[red]Channels differ from omnisync: {mismatches}[/]"
+            else f"[red]Channels differ from omnisync: {escape(str(mismatches))}[/]"
         )
     )
-    command = f"{_executable()} --config {folder / 'omnisync.toml'}"
+    command = escape(f"{_executable()} --config {folder / 'omnisync.toml'}")
     console.print(
         f"Done in {time.monotonic() - started:.1f}s. Look around:\n"
         f"  {command} stock --explain LAMP-BRASS\n"

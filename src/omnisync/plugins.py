@@ -51,8 +51,9 @@ DEFAULT_PLUGINS = ("omnisync.sim.plugin",)
 pm = pluggy.PluginManager("omnisync")
 pm.add_hookspecs(hookspecs)
 _loaded = False
-# The distribution (name, version) of each plugin loaded from an entry point, by plugin name.
-_DISTRIBUTIONS: dict[str, tuple[str, str]] = {}
+# Each plugin loaded from an entry point, with its distribution's name and version, by the
+# plugin's name (another plugin may take the name once it is unregistered).
+_DISTRIBUTIONS: dict[str, tuple[object, str, str]] = {}
 _adapters: dict[str, type[Adapter]] | None = None
 
 
@@ -86,7 +87,7 @@ def _load_entry_points() -> None:
             raise PluginError(f"plugin {ep.name!r} from {dist!r} failed to import: {exc}") from exc
         pm.register(plugin, name=ep.name)
         if ep.dist is not None:
-            _DISTRIBUTIONS[ep.name] = (ep.dist.name, ep.dist.version)
+            _DISTRIBUTIONS[ep.name] = (plugin, ep.dist.name, ep.dist.version)
 
 
 def _plugin_name(plugin: object) -> str:
@@ -182,8 +183,8 @@ def installed_plugins() -> list[PluginInfo]:
     for plugin in manager.get_plugins():
         name = _plugin_name(plugin)
         version: str | None = None
-        if name in _DISTRIBUTIONS:
-            project, version = _DISTRIBUTIONS[name]
+        loaded, project, version = _DISTRIBUTIONS.get(name, (None, "", None))
+        if loaded is plugin:
             label = f"{project} ({name})"
         else:
             label, version = name, _own_version() if name in DEFAULT_PLUGINS else None

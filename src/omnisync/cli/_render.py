@@ -100,15 +100,20 @@ class _Fitting:
     def __init__(self, *layouts: Table) -> None:
         self.layouts = layouts
 
-    def __rich_console__(
-        self, console: Console, options: ConsoleOptions
-    ) -> Iterator[RenderableType]:
+    def _chosen(self, console: Console, options: ConsoleOptions) -> Table:
         unbounded = options.update_width(_UNBOUNDED)  # a measure is clipped to its width
         for layout in self.layouts[:-1]:
             if Measurement.get(console, unbounded, layout).maximum <= options.max_width:
-                yield layout
-                return
-        yield self.layouts[-1]
+                return layout
+        return self.layouts[-1]
+
+    def __rich_console__(
+        self, console: Console, options: ConsoleOptions
+    ) -> Iterator[RenderableType]:
+        yield self._chosen(console, options)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self._chosen(console, options))
 
 
 def explain(item: Availability) -> list[str]:

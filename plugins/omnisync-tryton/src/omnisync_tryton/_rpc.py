@@ -10,6 +10,7 @@ args]``. Decimals, dates and datetimes travel as ``{"__class__": ..., ...}`` obj
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from datetime import UTC, date, datetime
@@ -23,8 +24,17 @@ from omnisync.http import ChannelHTTP
 
 __all__ = ["TrytonRPC", "decode", "encode"]
 
-# Methods that only read: safe to send again when an answer was lost.
-_READS = ("search", "search_read", "read", "search_count", "get_preferences", "fields_get")
+# Methods that only read: safe to send again when an answer was lost. A record's on_change
+# methods compute what the client would show and write nothing.
+_READS = (
+    "search",
+    "search_read",
+    "read",
+    "search_count",
+    "get_preferences",
+    "fields_get",
+    "default_get",
+)
 
 
 def encode(value: Any) -> Any:
@@ -95,6 +105,7 @@ class TrytonRPC:
         self.channel = channel
         self._session: SecretStr | None = None
         self._context: dict[str, Any] = {}
+        self._logging_in = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"TrytonRPC({self.database!r}, login={self.login!r})"
@@ -103,47 +114,67 @@ class TrytonRPC:
         """Call ``method`` (``model.sale.sale.search_read``, say) with ``params`` and the
         user's context (and ``context``) as the last argument."""
         if self._session is None:
-            await self._login()
+            await self._login(None)
+        session = self._session
         try:
-            return await self._send(method, params, context)
+            return await self._send(method, params, context, session)
         except AuthError:
             # The session expired or the server restarted: one new login, then the call again.
-            await self._login()
-            return await self._send(method, params, context)
+            await self._login(session)
+            return await self._send(method, params, context, self._session)
 
     async def _send(
-        self, method: str, params: tuple[Any, ...], context: dict[str, Any] | None
+        self,
+        method: str,
+        params: tuple[Any, ...],
+        context: dict[str, Any] | None,
+        session: SecretStr | None,
     ) -> Any:
         merged = {**self._context, **(context or {})}
-        read = method.rsplit(".", 1)[-1] in _READS
-        return await self._post(method, [*params, merged], auth=True, idempotent=read)
+        name = method.rsplit(".", 1)[-1]
+        read = name in _READS or name.startswith("on_change")
+        return await self._post(method, [*params, merged], session=session, idempotent=read)
 
-    async def _login(self) -> None:
-        self._session = None
+    async def _login(self, expired: SecretStr | None) -> None:
+        """Log in, unless another call has replaced the ``expired`` session meanwhile: calls
+        sent together that all meet an expired session log in once, and none is sent
+        without a session while the login is under way."""
+        async with self._logging_in:
+            if self._session is not expired:
+                return
+            await self._new_session()
+
+    async def _new_session(self) -> None:
         secret = {"password": self._password.get_secret_value()}
         # A second login does no harm (the first session just goes unused): safe to resend.
         result = await self._post(
-            "common.db.login", [self.login, secret, "en"], auth=False, idempotent=True
+            "common.db.login", [self.login, secret, "en"], session=None, idempotent=True
         )
         if not isinstance(result, list) or len(result) < 2:
             raise InvalidPayloadError(
                 "Tryton answered the login with no session", channel=self.channel
             )
         token = f"{self.login}:{result[0]}:{result[1]}"
-        self._session = SecretStr(base64.b64encode(token.encode()).decode())
+        session = SecretStr(base64.b64encode(token.encode()).decode())
         preferences = await self._post(
-            "model.res.user.get_preferences", [True, {}], auth=True, idempotent=True
+            "model.res.user.get_preferences", [True, {}], session=session, idempotent=True
         )
         self._context = {
             key: preferences[key] for key in ("company", "language") if key in preferences
         }
+        self._session = session
 
     async def _post(
-        self, method: str, params: list[Any], *, auth: bool, idempotent: bool = False
+        self,
+        method: str,
+        params: list[Any],
+        *,
+        session: SecretStr | None,
+        idempotent: bool = False,
     ) -> Any:
         headers = {"Content-Type": "application/json"}
-        if auth and self._session is not None:
-            headers["Authorization"] = "Session " + self._session.get_secret_value()
+        if session is not None:
+            headers["Authorization"] = "Session " + session.get_secret_value()
         body = json.dumps({"id": 1, "method": method, "params": encode(params)})
         answer = await self.http.request_json(
             "POST", f"/{self.database}/rpc/", content=body, headers=headers, idempotent=idempotent

@@ -8,10 +8,10 @@ sets ``sale_process_after``, which keeps confirmed sales waiting that long.
 
 Taxes are Tryton's: a sale line's unit price is before tax, and its taxes are those the
 Tryton client gives a line of that product on that sale: Tryton's own ``on_change_product``
-of ``sale.line`` is asked, over RPC as the client does, with the sale's party, company and
-addresses (trytond_sale ``SaleLine.compute_taxes``: the customer taxes of the product's
-accounting category, mapped through the party's customer tax rule), so the books follow the
-taxes set up in Tryton. An order whose prices include tax is booked at the prices
+of ``sale.line`` is asked, over RPC as the client does, with the sale's party, company,
+warehouse and addresses (trytond_sale ``SaleLine.compute_taxes``: the customer taxes of the
+product's accounting category, mapped through the party's customer tax rule), so the books
+follow the taxes set up in Tryton. An order whose prices include tax is booked at the prices
 less the taxes the channel charged on them. Where Tryton's taxes come out other than the
 channel's (a product without the tax in Tryton, a rate set differently), the sale is still
 recorded and a warning says by how much.
@@ -43,6 +43,7 @@ class SaleBook:
         self.shipping_product = shipping_product
         self.channel = channel
         self._currencies: dict[str, int] = {}
+        self._warehouse: list[int | None] = []  # the sales' default warehouse, once read
 
     async def record(self, document: SalesDocument) -> DocumentReceipt:
         """Create, quote and confirm the sale for ``document`` unless its reference is
@@ -129,6 +130,8 @@ class SaleBook:
             "sale_date": order.created_at.date(),
             "invoice_address": bill_address,
             "shipment_address": ship_address,
+            # Tax rules by country read the warehouse the goods leave from.
+            "warehouse": await self._default_warehouse(),
         }
         lines = await self._lines(order, values)
         values |= {
@@ -212,14 +215,21 @@ class SaleBook:
 
     async def _taxes(self, product: dict[str, Any], sale: dict[str, Any]) -> list[int]:
         """The taxes Tryton's client would give a line of ``product`` on the sale: what
-        ``sale.line``'s ``on_change_product`` answers for a new line of a new sale (id -1)
-        whose values are ``sale``."""
+        ``sale.line``'s ``on_change_product`` answers for a new line of a sale not yet
+        saved, whose values are ``sale``."""
         line = {"type": "line", "product": product["id"], "unit": product["sale_uom"]}
         line |= {"quantity": 1.0, "taxes": [], "sale": -1}
         line |= {f"_parent_sale.{name}": value for name, value in sale.items()}
         line["_parent_sale.invoice_party"] = None  # the sale's party is invoiced
         changes = await self.rpc.call("model.sale.line.on_change_product", line)
         return _added(changes.get("taxes"), self.channel)
+
+    async def _default_warehouse(self) -> int | None:
+        """The warehouse Tryton gives a new sale (trytond_sale ``Sale.default_warehouse``)."""
+        if not self._warehouse:
+            defaults = await self.rpc.call("model.sale.sale.default_get", ["warehouse"], False)
+            self._warehouse.append(defaults.get("warehouse"))
+        return self._warehouse[0]
 
     async def _currency(self, code: str) -> int:
         if code not in self._currencies:
