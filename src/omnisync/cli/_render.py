@@ -46,7 +46,7 @@ def report_table(report: SyncReport, title: str = "Sync") -> Table:
     """One row per channel: whether it failed, and what it did.
 
     What it did is one cell of ``name count`` pairs rather than a column per count: a report
-    from cron is written 80 columns wide, where eleven counts' columns are cut off."""
+    from cron is written 80 columns wide, too narrow for a column per count."""
     table = Table(title=title, title_justify="left")
     table.add_column("channel", no_wrap=True)
     table.add_column("status", min_width=len("status"))

@@ -43,7 +43,7 @@ class SaleBook:
         self.shipping_product = shipping_product
         self.channel = channel
         self._currencies: dict[str, int] = {}
-        self._warehouse: list[int | None] = []  # the sales' default warehouse, once read
+        self._sale_defaults: dict[str, Any] | None = None  # read once
 
     async def record(self, document: SalesDocument) -> DocumentReceipt:
         """Create, quote and confirm the sale for ``document`` unless its reference is
@@ -226,10 +226,12 @@ class SaleBook:
 
     async def _default_warehouse(self) -> int | None:
         """The warehouse Tryton gives a new sale (trytond_sale ``Sale.default_warehouse``)."""
-        if not self._warehouse:
-            defaults = await self.rpc.call("model.sale.sale.default_get", ["warehouse"], False)
-            self._warehouse.append(defaults.get("warehouse"))
-        return self._warehouse[0]
+        if self._sale_defaults is None:
+            self._sale_defaults = await self.rpc.call(
+                "model.sale.sale.default_get", ["warehouse"], False
+            )
+        warehouse = self._sale_defaults.get("warehouse")
+        return int(warehouse) if warehouse is not None else None
 
     async def _currency(self, code: str) -> int:
         if code not in self._currencies:
@@ -315,12 +317,11 @@ def _line(
 
 
 def _added(changes: Any, channel: str) -> list[int]:
-    """The ids of a Many2Many's records in an on_change answer: ``{"add": [[index,
-    {"id": 7, ...}], ...]}`` (trytond ``ModelView._changed_values``), or a plain list."""
+    """The ids of a Many2Many's records in an on_change answer for a new record: ``{"add":
+    [[index, {"id": 7, ...}], ...]}`` (trytond ``ModelView._changed_values``), or nothing
+    when there are none."""
     if changes is None:
         return []
-    if isinstance(changes, list) and all(isinstance(tax, int) for tax in changes):
-        return list(changes)
     if isinstance(changes, dict) and not changes.get("remove"):
         try:
             return [int(record["id"]) for _, record in changes.get("add", [])]
