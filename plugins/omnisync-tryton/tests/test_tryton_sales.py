@@ -205,3 +205,30 @@ async def test_a_sale_an_earlier_attempt_left_unquoted_is_quoted_and_its_taxes_c
     assert not receipt.created and sale["state"] in ("confirmed", "processing")
     [warning] = _warnings(caplog)
     assert f"Tryton sale {sale['number']} of shop:1007 books 9.60 EUR" in warning
+
+
+async def test_a_line_without_a_sku_is_booked_without_a_product_and_the_totals_agree(
+    adapter: TrytonAdapter, tryton: TrytonServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    tryton.add_product("LAMP", 10)
+    order = _order("1008", taxes_included=False, tax="9.60")
+    tip = OrderLine(line_id="2", sku=None, title="Tip", quantity=1, unit_price=_eur("5.00"))
+    order = Order.model_validate(
+        {**order.model_dump(exclude={"total", "subtotal"}), "lines": [*order.lines, tip]}
+    )
+    with caplog.at_level(logging.WARNING, logger="omnisync"):
+        reference = await _book(adapter, order)
+    sale = tryton.sale(reference)
+    booked = [
+        ((line["product."] or {}).get("code"), line["unit_price"]) for line in sale["line_values"]
+    ]
+    assert booked == [
+        ("LAMP", Decimal("24.00")),
+        (None, Decimal("5.00")),
+        ("SHIPPING", Decimal("6.00")),
+    ]
+    assert _amounts(sale) == ("59.00", "9.60", "68.60")
+    assert sale["total_amount"] == order.total.amount
+    assert not _warnings(caplog)
+    tryton.process_sale(reference)  # invoiced: the tip's revenue account is the default one
+    assert tryton.sale(reference)["state"] == "processing"

@@ -185,7 +185,7 @@ class SaleBook:
             None,
             ["code", "sale_uom"],
         )
-        by_code = {row["code"]: row for row in products}
+        by_code: dict[str | None, dict[str, Any]] = {row["code"]: row for row in products}
         missing = [sku for sku in skus if sku not in by_code]
         if missing:
             raise UnknownSKUError(
@@ -193,13 +193,18 @@ class SaleBook:
                 sku=missing[0],
                 hint="create the product in Tryton (its code is the SKU), then retry",
             )
-        taxes = await asyncio.gather(*(self._taxes(by_code[sku], sale) for sku in skus))
-        for sku, product_taxes in zip(skus, taxes, strict=True):
-            by_code[sku]["taxes"] = product_taxes
+        wanted: list[str | None] = list(skus)
+        if any(line.sku is None for line in order.lines):
+            # A line that is not stock (a tip, a custom item, a fee) is booked without a
+            # product, as Tryton's client allows: its revenue account and taxes are the
+            # account configuration's defaults (trytond_sale SaleLine.get_invoice_line).
+            by_code[None] = {"id": None, "sale_uom": None}
+            wanted.append(None)
+        taxes = await asyncio.gather(*(self._taxes(by_code[code], sale) for code in wanted))
+        for code, product_taxes in zip(wanted, taxes, strict=True):
+            by_code[code]["taxes"] = product_taxes
         lines: list[dict[str, Any]] = []
         for line in order.lines:
-            if not line.sku:
-                continue
             net = line.subtotal - line.discount_total
             if order.taxes_included:
                 net -= line.tax_total
@@ -214,9 +219,9 @@ class SaleBook:
         return lines
 
     async def _taxes(self, product: dict[str, Any], sale: dict[str, Any]) -> list[int]:
-        """The taxes Tryton's client would give a line of ``product`` on the sale: what
-        ``sale.line``'s ``on_change_product`` answers for a new line of a sale not yet
-        saved, whose values are ``sale``."""
+        """The taxes Tryton's client would give a line of ``product`` (or of no product) on
+        the sale: what ``sale.line``'s ``on_change_product`` answers for a new line of a sale
+        not yet saved, whose values are ``sale``."""
         line = {"type": "line", "product": product["id"], "unit": product["sale_uom"]}
         line |= {"quantity": 1.0, "taxes": [], "sale": -1}
         line |= {f"_parent_sale.{name}": value for name, value in sale.items()}
@@ -311,8 +316,8 @@ def _line(
     }
     if product["taxes"]:
         values["taxes"] = [["add", product["taxes"]]]
-    if title:
-        values["description"] = title
+    if title or product["id"] is None:  # a line of no product says what it was
+        values["description"] = title or "item without a SKU"
     return values
 
 
@@ -343,9 +348,9 @@ def _shipping_taxes(order: Order) -> Money:
 
 
 def _charged_taxes(order: Order, shipping: bool) -> Money:
-    """The taxes the channel charged on what the sale books: its lines with a SKU, and
-    shipping when it is booked."""
-    lines = Money.total((line.tax_total for line in order.lines if line.sku), order.currency)
+    """The taxes the channel charged on what the sale books: its lines, and shipping when
+    it is booked."""
+    lines = Money.total((line.tax_total for line in order.lines), order.currency)
     return lines + _shipping_taxes(order) if shipping else lines
 
 

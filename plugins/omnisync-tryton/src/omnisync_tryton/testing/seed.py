@@ -4,8 +4,9 @@ Usage: python seed.py CONFIG_FILE DATABASE
 
 A company in USD with a minimal chart of accounts and a fiscal year, EUR beside it (with
 rates, so sales in either currency are processed), a saved payment term, an accounting
-category for goods that charges a 20 % customer tax, and a service product for shipping
-charges ("SHIPPING") in a category without tax.
+category for goods that charges a 20 % customer tax, a service product for shipping charges
+("SHIPPING") in a category without tax, and default revenue and expense accounts for lines
+without a product.
 """
 
 import datetime as dt
@@ -60,6 +61,13 @@ goods.account_revenue = accounts["revenue"]
 goods.account_expense = accounts["expense"]
 goods.customer_taxes.append(vat)
 goods.save()
+# What lines without a product (a tip, a custom item) are invoiced against.
+AccountConfiguration = Model.get("account.configuration")
+account_configuration = AccountConfiguration(1)
+account_configuration.default_category_account_revenue = accounts["revenue"]
+account_configuration.default_category_account_expense = accounts["expense"]
+account_configuration.save()
+
 services = Category(name="Services", accounting=True)
 services.account_revenue = accounts["revenue"]
 services.account_expense = accounts["expense"]
