@@ -182,9 +182,10 @@ def installed_plugins() -> list[PluginInfo]:
     infos = []
     for plugin in manager.get_plugins():
         name = _plugin_name(plugin)
-        version: str | None = None
-        loaded, project, version = _DISTRIBUTIONS.get(name, (None, "", None))
-        if loaded is plugin:
+        version: str | None
+        found = _DISTRIBUTIONS.get(name)
+        if found is not None and found[0] is plugin:
+            _, project, version = found
             label = f"{project} ({name})"
         else:
             label, version = name, _own_version() if name in DEFAULT_PLUGINS else None
