@@ -141,6 +141,39 @@ async def test_bundles_of_a_changed_component_stay_owed_until_pushed(tmp_path):
     assert {"A", "KIT"} <= pending.keys()  # the bundle is owed on its own account
 
 
+async def test_a_change_while_the_bundles_are_marked_is_not_lost(tmp_path, monkeypatch):
+    # The push's first look finds KIT owed (A changed) and marks it pending; counts of A and
+    # B land in that very transaction, after the look read A. The push sends A and KIT from
+    # the stock it reads next; B, which it never looked at, stays pending for the next push.
+    w = world(tmp_path, stock=STOCK, bundles={"KIT": {"A": 1, "C": 2}})
+    async with w.client as om:
+        await om.sync()
+        w.erp.set("A", 3, "WH1")
+        await om.engine.run_step("erp", Capability.PULL_STOCK)
+        marking, landed = Transaction.mark_pending, []
+
+        def counts_land_meanwhile(tx, skus, channels=None):
+            marking(tx, skus, channels)
+            if set(skus) == {"KIT"} and not landed:
+                landed.append(True)
+                now = utcnow()
+                for sku, quantity in (("A", 4), ("B", 6)):
+                    apply_count(tx, sku, "main", quantity, now, source="erp", now=now)
+
+        monkeypatch.setattr(Transaction, "mark_pending", counts_land_meanwhile)
+        await om.engine.run_step("shop", Capability.PUSH_STOCK)
+        monkeypatch.undo()
+        assert landed
+        assert (w.market().shown("A"), w.market().shown("KIT")) == (4, 4)
+        assert w.market().shown("B") == 10
+        with om.store.reading() as tx:
+            assert "B" in tx.pending("shop")
+        await om.engine.run_step("shop", Capability.PUSH_STOCK)
+        assert w.market().shown("B") == 6
+        with om.store.reading() as tx:
+            assert tx.pending("shop") == {}
+
+
 async def test_retrying_a_quarantined_push_makes_the_next_push_look_at_it(tmp_path):
     w = world(tmp_path, stock=STOCK)
     async with w.client as om:

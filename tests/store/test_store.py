@@ -253,6 +253,15 @@ def test_a_push_that_read_an_old_change_does_not_clear_a_new_one(store):
         assert tx.pending("shop").keys() == {"A"}
 
 
+def test_pending_of_some_skus_reads_only_those(store):
+    with store.transaction() as tx:
+        tx.set_push_plan("shop", "f" * 64, T0, complete=True)
+        tx.mark_pending(["A", "B", "C"])
+        every = tx.pending("shop")
+        assert tx.pending("shop", ["B", "C", "Z"]) == {"B": every["B"], "C": every["C"]}
+        assert tx.pending("shop", []) == {}
+
+
 def test_lookups_by_sku_find_every_sku_as_written(store):
     # SKUs are looked up as one list parameter (a JSON array on SQLite, an array on
     # PostgreSQL): quotes, backslashes, commas, braces and accents must come back unchanged,

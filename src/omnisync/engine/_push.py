@@ -157,12 +157,14 @@ def _look(ctx: EngineContext, channels: Sequence[ResolvedChannel]) -> dict[str, 
     with ctx.store.reading() as tx:
         seen = {}
         for channel in channels:
-            pending = tx.pending(channel.name)
-            if channel.name not in fulls:
-                # What changed since the first look waits for the next push, bundles too.
-                owed = changed[channel.name].keys() | needs[channel.name][1]
-                pending = {sku: version for sku, version in pending.items() if sku in owed}
-            seen[channel.name] = pending
+            name = channel.name
+            if name in fulls:
+                seen[name] = tx.pending(name)
+            else:
+                # The changes as the first look read them, and the bundles just marked: what
+                # changed since waits for the next push. A change meanwhile moved its SKU's
+                # version past the one read, so this push does not clear it.
+                seen[name] = {**changed[name], **tx.pending(name, needs[name][1])}
         return _scopes(tx, ctx, channels, seen, fulls)
 
 

@@ -57,6 +57,7 @@ _ACKED_BY = select(
 _PENDING = select(t.pending_pushes.c.sku, t.pending_pushes.c.version).where(
     t.pending_pushes.c.channel == _CHANNEL
 )
+_PENDING_OF = _PENDING.where(one_of(t.pending_pushes.c.sku, _SKUS))
 _LISTINGS = select(t.listings.c.sku, t.listings.c.payload).where(t.listings.c.channel == _CHANNEL)
 _LISTINGS_OF = _LISTINGS.where(one_of(t.listings.c.sku, _SKUS))
 _PUSH_PLAN = select(t.push_plans.c.fingerprint, t.push_plans.c.complete).where(
@@ -297,9 +298,10 @@ class StockMixin(TransactionBase):
 
     # What the next push of each channel must look at ----------------------------------------
 
-    def pending(self, channel: str) -> dict[str, int]:
-        """The SKUs pending for ``channel``'s next push, with the version of their last change."""
-        return dict(self.conn.execute(_PENDING, {"ch": channel}).all())
+    def pending(self, channel: str, skus: Collection[str] | None = None) -> dict[str, int]:
+        """The SKUs pending for ``channel``'s next push (of ``skus`` only, if given), with the
+        version of their last change."""
+        return dict(self._rows(_PENDING, _PENDING_OF, skus, ch=channel))
 
     def clear_pending(self, channel: str, seen: dict[str, int]) -> None:
         """Clear the pending SKUs a push dealt with, unless they changed again since it read
