@@ -25,6 +25,23 @@ def test_totals_the_channel_reports_are_kept():
     assert built.total == Money.of("99.99", "EUR")
 
 
+def test_a_total_left_out_is_derived_from_those_given_and_the_lines():
+    # The channel gives its tax and shipping (rounded its own way), not the subtotal.
+    built = order(
+        "1",
+        line("1", quantity=3, price="10.00"),
+        tax_total=Money.of("5.70", "EUR"),
+        shipping_total=Money.of("4.90", "EUR"),
+    )
+    assert built.subtotal == Money.of("30.00", "EUR")
+    assert built.discount_total == Money.of("0", "EUR")
+    assert (built.tax_total, built.shipping_total) == (
+        Money.of("5.70", "EUR"),
+        Money.of("4.90", "EUR"),
+    )
+    assert built.total == Money.of("40.60", "EUR")
+
+
 def test_naive_timestamps_are_refused():
     with pytest.raises(ValidationError, match="timezone"):
         Order(

@@ -223,6 +223,9 @@ def _fulfilment_status(lines: list[OrderLine]) -> FulfilmentStatus:
     return FulfilmentStatus.PARTIAL
 
 
+_SUMMED = ("subtotal", "discount_total", "shipping_total", "tax_total")
+
+
 def _with_derived_totals(data: dict[str, Any]) -> dict[str, Any]:
     """Fill in the totals and fulfilment status the channel left out, from the lines."""
     lines = [
@@ -230,7 +233,8 @@ def _with_derived_totals(data: dict[str, Any]) -> dict[str, Any]:
         for line in data.get("lines", ())
     ]
     data["lines"] = lines
-    data.setdefault("fulfilment_status", _fulfilment_status(lines))
+    if "fulfilment_status" not in data:
+        data["fulfilment_status"] = _fulfilment_status(lines)
     shipping = [
         s if isinstance(s, ShippingLine) else ShippingLine.model_validate(s)
         for s in data.get("shipping_lines", ())
@@ -238,21 +242,20 @@ def _with_derived_totals(data: dict[str, Any]) -> dict[str, Any]:
     data["shipping_lines"] = shipping
     # Sum in the lines' own currency: if it is not the order's, validation says so clearly.
     currency = lines[0].unit_price.currency if lines else str(data["currency"]).strip().upper()
-    line_taxes = (tax.amount for line in lines for tax in line.taxes)
-    derived = {
-        "subtotal": Money.total((line.subtotal for line in lines), currency),
-        "discount_total": Money.total(
-            (discount.amount for line in lines for discount in line.discounts), currency
-        ),
-        "shipping_total": Money.total((s.price for s in shipping), currency),
-        "tax_total": Money.total(
-            chain(line_taxes, (tax.amount for s in shipping for tax in s.taxes)), currency
-        ),
-    }
-    for name, value in derived.items():
-        data.setdefault(name, value)
+    # Only the totals left out are summed: most channels give all but the subtotal.
+    if "subtotal" not in data:
+        data["subtotal"] = Money.total((line.subtotal for line in lines), currency)
+    if "discount_total" not in data:
+        discounts = (discount.amount for line in lines for discount in line.discounts)
+        data["discount_total"] = Money.total(discounts, currency)
+    if "shipping_total" not in data:
+        data["shipping_total"] = Money.total((s.price for s in shipping), currency)
+    if "tax_total" not in data:
+        line_taxes = (tax.amount for line in lines for tax in line.taxes)
+        shipping_taxes = (tax.amount for s in shipping for tax in s.taxes)
+        data["tax_total"] = Money.total(chain(line_taxes, shipping_taxes), currency)
     if "total" not in data:
-        parts = {name: _as_money(data[name]) for name in derived}
+        parts = {name: _as_money(data[name]) for name in _SUMMED}
         total = parts["subtotal"] - parts["discount_total"] + parts["shipping_total"]
         if not data.get("taxes_included", False):
             total = total + parts["tax_total"]
