@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import catalogue, fanout, ingest, push, workers
-from bench._harness import ScenarioResult
+from bench._harness import ProfilingError, ScenarioResult, profile_into
 
 SCENARIOS: dict[str, Any] = {
     "ingest": ingest,
@@ -51,10 +51,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
     parser.add_argument("--guard", type=Path, metavar="BASELINE")
     parser.add_argument("--write-baseline", type=Path, metavar="BASELINE")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FOLDER",
+        help="record a flame graph (py-spy, every thread) of each process the scenarios "
+        "measure in, into FOLDER",
+    )
     args = parser.parse_args(argv)
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"no scenario {', '.join(sorted(unknown))}; there are {', '.join(SCENARIOS)}")
+    if args.profile is not None:
+        try:
+            profile_into(args.profile)
+        except ProfilingError as exc:
+            parser.error(str(exc))
     console = Console()
     overrides = dict(_size(item) for item in args.size)
     sizes: dict[str, dict[str, Any]] = {}
@@ -202,8 +214,8 @@ def _check(console: Console, ratios: dict[str, float], baseline: dict[str, float
     if worse:
         console.print(
             f"[red]guard: {', '.join(worse)} got more than {GUARD_FACTOR:g}× worse than "
-            "the committed baseline; profile it (see README, Benchmarks) or, if the change "
-            "is intended, rewrite the baseline with --write-baseline[/]"
+            "the committed baseline; profile it (--profile, see README, Benchmarks) or, if "
+            "the change is intended, rewrite the baseline with --write-baseline[/]"
         )
         return 1
     return 0

@@ -3,32 +3,41 @@ measurements taken in fresh processes, and the figures a scenario reports.
 
 A scenario's simulator runs in its own process, so that omnisync's CPU time and memory are
 measured apart from the simulator's; omnisync itself runs in a fresh process per
-measurement, so that its peak memory is its own.
+measurement, so that its peak memory is its own. With `profile_into`, py-spy records each of
+those processes, every thread of it, as a flame graph.
 """
 
 from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
 import resource
+import shutil
+import subprocess
+import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from omnisync.sim import SimApp, serve
 
 __all__ = [
     "Figure",
+    "ProfilingError",
     "Remote",
     "ScenarioResult",
     "beside",
     "isolated",
     "peak_rss_mb",
+    "profile_into",
     "served",
     "timed",
 ]
@@ -126,8 +135,72 @@ def isolated(function: Callable[..., dict[str, Any]], *args: Any) -> dict[str, A
 @contextmanager
 def beside(function: Callable[..., dict[str, Any]], *args: Any) -> Iterator[Future[dict[str, Any]]]:
     """Start `isolated`'s work while the caller goes on; its result comes as a future."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=_SPAWN) as pool:
-        yield pool.submit(_with_rss, function, *args)
+    recording = None
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=_SPAWN) as pool:
+            recording = _recording(pool, function) if _profiling is not None else None
+            yield pool.submit(_with_rss, function, *args)
+    finally:
+        if recording is not None:  # the process is gone: py-spy writes its graph and ends
+            _, problems = recording.communicate(timeout=120)
+            if recording.returncode != 0:
+                print(f"py-spy failed: {problems.strip()}", file=sys.stderr)
+
+
+class ProfilingError(Exception):
+    """py-spy is missing, or cannot record a process."""
+
+
+@dataclass
+class _Profiling:
+    folder: Path
+    py_spy: str
+    recorded: Counter[str] = field(default_factory=Counter)
+
+
+_profiling: _Profiling | None = None
+
+
+def profile_into(folder: Path, py_spy: str | None = None) -> None:
+    """From now on, have py-spy record every process `isolated` and `beside` start, all its
+    threads, into ``folder``: one flame graph (SVG) a process, named after the function it
+    runs and numbered (``ingest._omnisync-1.svg``). ``py_spy``: the program, if not the one
+    installed beside this Python or on the PATH."""
+    global _profiling
+    beside_python = Path(sys.executable).with_name("py-spy")
+    found = py_spy or (str(beside_python) if beside_python.exists() else shutil.which("py-spy"))
+    if found is None:
+        raise ProfilingError(
+            "profiling needs py-spy, which is not installed: "
+            f"{sys.executable} -m pip install py-spy"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    _profiling = _Profiling(folder, found)
+
+
+def _recording(pool: ProcessPoolExecutor, function: Callable[..., Any]) -> subprocess.Popen[str]:
+    """py-spy recording the pool's process, once it samples."""
+    assert _profiling is not None
+    pid = pool.submit(os.getpid).result()
+    name = f"{function.__module__.rsplit('.', 1)[-1]}.{function.__name__}"
+    _profiling.recorded[name] += 1
+    output = _profiling.folder / f"{name}-{_profiling.recorded[name]}.svg"
+    command = [_profiling.py_spy, "record", "--pid", str(pid), "--rate", "250"]
+    recording = subprocess.Popen(
+        [*command, "--output", str(output)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert recording.stdout is not None
+    # py-spy says so once it samples (what the process did before would be missed), or
+    # ends without a word on its output when it cannot.
+    if not recording.stdout.readline():
+        problems = recording.communicate(timeout=60)[1].strip().splitlines()
+        raise ProfilingError(
+            f"py-spy could not record process {pid}: {problems[0] if problems else 'no reason'}"
+        )
+    return recording
 
 
 def _with_rss(function: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
