@@ -87,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def run(name: str) -> ScenarioResult:
         with console.status(f"running {name} {sizes[name]} ..."):
-            result: ScenarioResult = SCENARIOS[name].run(**sizes[name])
+            try:
+                result: ScenarioResult = SCENARIOS[name].run(**sizes[name])
+            except ProfilingError as exc:  # no graph, and the run would not be the one asked
+                raise SystemExit(f"{name}: {exc}") from None
         return result
 
     results = [run(name) for name in sizes]

@@ -9,13 +9,16 @@ those processes, every thread of it, as a flame graph.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import multiprocessing
 import os
 import resource
+import select
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -25,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from omnisync.sim import SimApp, serve
 
@@ -135,20 +138,70 @@ def isolated(function: Callable[..., dict[str, Any]], *args: Any) -> dict[str, A
 @contextmanager
 def beside(function: Callable[..., dict[str, Any]], *args: Any) -> Iterator[Future[dict[str, Any]]]:
     """Start `isolated`'s work while the caller goes on; its result comes as a future."""
-    recording = None
+    profiling, recording = _profiling, None
     try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=_SPAWN) as pool:
-            recording = _recording(pool, function) if _profiling is not None else None
+        with ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=_SPAWN,
+            initializer=_traceable if profiling is not None else None,
+        ) as pool:
+            if profiling is not None:
+                recording = profiling.record(pool, function)
             yield pool.submit(_with_rss, function, *args)
     finally:
         if recording is not None:  # the process is gone: py-spy writes its graph and ends
-            _, problems = recording.communicate(timeout=120)
-            if recording.returncode != 0:
-                print(f"py-spy failed: {problems.strip()}", file=sys.stderr)
+            recording.finish()
 
 
 class ProfilingError(Exception):
     """py-spy is missing, or cannot record a process."""
+
+
+# How long py-spy may take to start sampling a process, and to write its graph once the
+# process is gone.
+_START_SECONDS = 30.0
+_FINISH_SECONDS = 120.0
+
+
+@dataclass
+class _Recording:
+    """py-spy recording one process; what it says of problems goes to a file, not a pipe
+    nobody reads while it runs."""
+
+    pid: int
+    process: subprocess.Popen[str]
+    problems: IO[str]
+
+    def started(self) -> None:
+        """Wait until py-spy samples (it says so on its output), or say why it does not."""
+        output = self.process.stdout
+        assert output is not None
+        ready, _, _ = select.select([output], [], [], _START_SECONDS)
+        if ready and output.readline():
+            return
+        self.process.kill()
+        self.process.communicate()
+        reason = self._reason() or f"it did not start sampling within {_START_SECONDS:g} s"
+        self.problems.close()
+        raise ProfilingError(f"py-spy could not record process {self.pid}: {reason}")
+
+    def finish(self) -> None:
+        """Let py-spy write its graph; a failure is reported, not raised: the figures of the
+        run stand without it."""
+        try:
+            self.process.communicate(timeout=_FINISH_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+        if self.process.returncode != 0:
+            reason = self._reason() or f"it ended with status {self.process.returncode}"
+            print(f"py-spy failed on process {self.pid}: {reason}", file=sys.stderr)
+        self.problems.close()
+
+    def _reason(self) -> str:
+        self.problems.seek(0)
+        lines = self.problems.read().strip().splitlines()
+        return lines[0] if lines else ""
 
 
 @dataclass
@@ -157,15 +210,33 @@ class _Profiling:
     py_spy: str
     recorded: Counter[str] = field(default_factory=Counter)
 
+    def record(self, pool: ProcessPoolExecutor, function: Callable[..., Any]) -> _Recording:
+        """py-spy recording the pool's process, once it samples."""
+        pid = pool.submit(os.getpid).result()
+        name = f"{function.__module__.rsplit('.', 1)[-1]}.{function.__name__}"
+        self.recorded[name] += 1
+        output = self.folder / f"{name}-{self.recorded[name]}.svg"
+        # Closed by the recording, once py-spy has ended.
+        problems = tempfile.TemporaryFile("w+")  # noqa: SIM115
+        process = subprocess.Popen(
+            [self.py_spy, "record", "--pid", str(pid), "--rate", "250", "--output", str(output)],
+            stdout=subprocess.PIPE,
+            stderr=problems,
+            text=True,
+        )
+        recording = _Recording(pid, process, problems)
+        recording.started()
+        return recording
+
 
 _profiling: _Profiling | None = None
 
 
 def profile_into(folder: Path, py_spy: str | None = None) -> None:
-    """From now on, have py-spy record every process `isolated` and `beside` start, all its
-    threads, into ``folder``: one flame graph (SVG) a process, named after the function it
-    runs and numbered (``ingest._omnisync-1.svg``). ``py_spy``: the program, if not the one
-    installed beside this Python or on the PATH."""
+    """From now on, have py-spy record every process `isolated` and `beside` start, every
+    thread that runs in it, into ``folder``: one flame graph (SVG) a process, named after
+    the function it runs and numbered (``ingest._omnisync-1.svg``). ``py_spy``: the program,
+    if not the one installed beside this Python or on the PATH."""
     global _profiling
     beside_python = Path(sys.executable).with_name("py-spy")
     found = py_spy or (str(beside_python) if beside_python.exists() else shutil.which("py-spy"))
@@ -178,29 +249,16 @@ def profile_into(folder: Path, py_spy: str | None = None) -> None:
     _profiling = _Profiling(folder, found)
 
 
-def _recording(pool: ProcessPoolExecutor, function: Callable[..., Any]) -> subprocess.Popen[str]:
-    """py-spy recording the pool's process, once it samples."""
-    assert _profiling is not None
-    pid = pool.submit(os.getpid).result()
-    name = f"{function.__module__.rsplit('.', 1)[-1]}.{function.__name__}"
-    _profiling.recorded[name] += 1
-    output = _profiling.folder / f"{name}-{_profiling.recorded[name]}.svg"
-    command = [_profiling.py_spy, "record", "--pid", str(pid), "--rate", "250"]
-    recording = subprocess.Popen(
-        [*command, "--output", str(output)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert recording.stdout is not None
-    # py-spy says so once it samples (what the process did before would be missed), or
-    # ends without a word on its output when it cannot.
-    if not recording.stdout.readline():
-        problems = recording.communicate(timeout=60)[1].strip().splitlines()
-        raise ProfilingError(
-            f"py-spy could not record process {pid}: {problems[0] if problems else 'no reason'}"
-        )
-    return recording
+def _traceable() -> None:
+    """Let any process of the user trace this one: py-spy is its sibling, not its parent,
+    and Linux's Yama (ptrace_scope 1, a common default) lets only parents trace otherwise
+    (prctl(2), PR_SET_PTRACER with PR_SET_PTRACER_ANY). Elsewhere, or without Yama, a no-op."""
+    if sys.platform == "linux":
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        prctl(_PR_SET_PTRACER, ctypes.c_ulong(-1), ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+
+_PR_SET_PTRACER = 0x59616D61
 
 
 def _with_rss(function: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:

@@ -178,7 +178,9 @@ def _parse_and_insert(text: str, path: Path) -> dict[str, Any]:
 def _stored_rows_work(export: str, folder: str) -> dict[str, Any]:
     """(c): parse the export and insert the rows omnisync's import stored (those its store
     holds after the sync and did not before it), ready-made, into tables made from the
-    store's own schema, with the store's journal settings. The fastest of three, as (b)."""
+    store's own schema, with the store's journal settings. A lower bound of storing them:
+    each row is inserted once, as it ended, with no reads and no foreign keys checked (the
+    rows they point at are not copied). The fastest of three, as (b)."""
     store = Path(folder) / "omnisync"
     rows, schema = _rows_stored(store / "before-import.db", store / "omnisync.db")
     text = Path(export).read_text()
@@ -192,11 +194,21 @@ def _rows_stored(before: Path, after: Path) -> tuple[dict[str, list[tuple[Any, .
     create those tables and their indexes."""
     with closing(sqlite3.connect(after)) as db:
         db.execute("ATTACH DATABASE ? AS before", (str(before),))
-        listed = "SELECT name FROM main.sqlite_master WHERE type = 'table'"
-        tables = [name for (name,) in db.execute(listed) if not name.startswith("sqlite_")]
+        tables = {
+            schema: {
+                name
+                for (name,) in db.execute(
+                    f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table'"
+                )
+                if not name.startswith("sqlite_")
+            }
+            for schema in ("main", "before")
+        }
         rows = {}
-        for table in tables:
-            query = f'SELECT * FROM main."{table}" EXCEPT SELECT * FROM before."{table}"'
+        for table in sorted(tables["main"]):
+            query = f'SELECT * FROM main."{table}"'
+            if table in tables["before"]:  # else the import made it: every row of it is new
+                query += f' EXCEPT SELECT * FROM before."{table}"'
             found = db.execute(query).fetchall()
             if found:
                 rows[table] = found
@@ -205,7 +217,8 @@ def _rows_stored(before: Path, after: Path) -> tuple[dict[str, list[tuple[Any, .
             sql
             for (sql,) in db.execute(
                 f"SELECT sql FROM main.sqlite_master WHERE tbl_name IN ({marks}) "
-                "AND sql IS NOT NULL ORDER BY type DESC, name",  # tables before their indexes
+                "AND type IN ('table', 'index') AND sql IS NOT NULL "
+                "ORDER BY type = 'index', name",  # tables before their indexes
                 list(rows),
             )
         ]

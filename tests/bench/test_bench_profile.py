@@ -28,6 +28,11 @@ while True:  # as py-spy: until the process is gone
 Path(arguments[arguments.index("--output") + 1]).write_text(f"recorded {pid}")
 """
 
+SILENT = """
+import time
+time.sleep(60)
+"""
+
 FAILS = """
 import sys
 print("Error: Permission denied (os error 13)", file=sys.stderr)
@@ -61,6 +66,15 @@ def test_each_measured_process_is_recorded_into_a_graph_of_its_own(tmp_path: Pat
 def test_a_process_py_spy_cannot_record_says_why(tmp_path: Path) -> None:
     profile_into(tmp_path / "graphs", _program(tmp_path, FAILS))
     with pytest.raises(ProfilingError, match=r"could not record process \d+: Error: Permission"):
+        isolated(dict, {})
+
+
+def test_a_py_spy_that_never_starts_sampling_is_stopped_and_said_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bench._harness._START_SECONDS", 0.5)
+    profile_into(tmp_path / "graphs", _program(tmp_path, SILENT))
+    with pytest.raises(ProfilingError, match=r"it did not start sampling within 0\.5 s"):
         isolated(dict, {})
 
 

@@ -27,11 +27,17 @@ def test_only_the_rows_written_after_the_copy_are_taken_with_their_tables_schema
         db.execute("UPDATE held SET units = 3 WHERE sku = 'A'")
         db.execute("INSERT INTO held VALUES ('B', 2)")
         db.execute("INSERT INTO ledger VALUES (2, 'B')")
+        db.execute("CREATE TABLE made (id INTEGER PRIMARY KEY)")  # by the import
+        db.execute("INSERT INTO made VALUES (1)")
+        db.execute(
+            "CREATE TRIGGER counted AFTER INSERT ON ledger BEGIN SELECT 1; END"
+        )  # not a table's or an index's: left out
     rows, schema = _rows_stored(tmp_path / "before.db", store)
-    assert rows == {"held": [("A", 3), ("B", 2)], "ledger": [(2, "B")]}
+    assert rows == {"held": [("A", 3), ("B", 2)], "ledger": [(2, "B")], "made": [(1,)]}
     assert [statement.split("(")[0].strip() for statement in schema] == [
         "CREATE TABLE held",
         "CREATE TABLE ledger",
+        "CREATE TABLE made",
         "CREATE INDEX ledger_sku ON ledger",
     ]
     _parse_and_store('{"id": 1}\n{"id": 2}', rows, schema, tmp_path / "minimal.db")

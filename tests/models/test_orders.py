@@ -42,6 +42,23 @@ def test_a_total_left_out_is_derived_from_those_given_and_the_lines():
     assert built.total == Money.of("40.60", "EUR")
 
 
+def test_a_shipping_tax_in_another_currency_is_refused_even_with_the_totals_given():
+    with pytest.raises(ValidationError, match="'VAT' is in USD, the charge in EUR"):
+        order(
+            "1",
+            line("1", quantity=1, price="10.00"),
+            shipping_lines=[
+                {
+                    "title": "Standard",
+                    "price": Money.of("5.00", "EUR"),
+                    "taxes": [{"title": "VAT", "amount": Money.of("1.00", "USD")}],
+                }
+            ],
+            tax_total=Money.of("1.00", "EUR"),
+            shipping_total=Money.of("5.00", "EUR"),
+        )
+
+
 def test_naive_timestamps_are_refused():
     with pytest.raises(ValidationError, match="timezone"):
         Order(

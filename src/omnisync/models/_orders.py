@@ -106,6 +106,17 @@ class ShippingLine(Frozen):
     price: Money
     taxes: tuple[TaxLine, ...] = ()
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        currency = self.price.currency
+        for tax in self.taxes:
+            if tax.amount.currency != currency:
+                raise ValueError(
+                    f"shipping {self.title!r}: {tax.title!r} is in {tax.amount.currency}, "
+                    f"the charge in {currency}"
+                )
+        return self
+
     @property
     def tax_total(self) -> Money:
         """All taxes on this shipping charge added up."""
