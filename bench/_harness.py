@@ -4,7 +4,7 @@ measurements taken in fresh processes, and the figures a scenario reports.
 A scenario's simulator runs in its own process, so that omnisync's CPU time and memory are
 measured apart from the simulator's; omnisync itself runs in a fresh process per
 measurement, so that its peak memory is its own. With `profile_into`, py-spy records each of
-those processes, every thread of it, as a flame graph.
+those processes, every thread that runs in it, as a flame graph.
 """
 
 from __future__ import annotations
