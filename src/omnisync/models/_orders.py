@@ -67,14 +67,8 @@ class OrderLine(Frozen):
                 f"line {self.line_id}: fulfilled ({self.fulfilled_quantity}) plus cancelled "
                 f"({self.cancelled_quantity}) exceeds the quantity ordered ({self.quantity})"
             )
-        currency = self.unit_price.currency
-        parts: list[Discount | TaxLine] = [*self.discounts, *self.taxes]
-        for part in parts:
-            if part.amount.currency != currency:
-                raise ValueError(
-                    f"line {self.line_id}: {part.title!r} is in {part.amount.currency}, "
-                    f"the line in {currency}"
-                )
+        _in_currency(f"line {self.line_id}", "line", self.unit_price.currency, self.discounts)
+        _in_currency(f"line {self.line_id}", "line", self.unit_price.currency, self.taxes)
         return self
 
     @property
@@ -98,6 +92,15 @@ class OrderLine(Frozen):
         return _total(self.taxes, self.unit_price.currency)
 
 
+def _in_currency(where: str, what: str, currency: str, parts: Iterable[Discount | TaxLine]) -> None:
+    """Refuse a discount or tax of ``where`` (a ``what``, in ``currency``) in another currency."""
+    for part in parts:
+        if part.amount.currency != currency:
+            raise ValueError(
+                f"{where}: {part.title!r} is in {part.amount.currency}, the {what} in {currency}"
+            )
+
+
 class ShippingLine(Frozen):
     """A shipping charge: the method's title and code, its price and its taxes."""
 
@@ -108,13 +111,7 @@ class ShippingLine(Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        currency = self.price.currency
-        for tax in self.taxes:
-            if tax.amount.currency != currency:
-                raise ValueError(
-                    f"shipping {self.title!r}: {tax.title!r} is in {tax.amount.currency}, "
-                    f"the charge in {currency}"
-                )
+        _in_currency(f"shipping {self.title!r}", "charge", self.price.currency, self.taxes)
         return self
 
     @property
