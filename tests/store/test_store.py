@@ -1,7 +1,8 @@
 import multiprocessing
 import sqlite3
 import threading
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, timedelta, timezone
 
 import pytest
 from sqlalchemy import inspect, text
@@ -260,6 +261,48 @@ def test_pending_of_some_skus_reads_only_those(store):
         every = tx.pending("shop")
         assert tx.pending("shop", ["B", "C", "Z"]) == {"B": every["B"], "C": every["C"]}
         assert tx.pending("shop", []) == {}
+
+
+def test_many_rows_at_once_are_stored_as_one_row_is(store):
+    # On SQLite many rows go to the driver as they are, converted once (`_run`): the same
+    # entries must come back as those written one at a time.
+    local = timezone(timedelta(hours=-5))
+    entries = [
+        {"kind": "reserve", "sku": "A", "at": (T0 + timedelta(minutes=i)).astimezone(local)}
+        for i in range(3)
+    ]
+    with store.transaction() as tx:
+        tx.append_ledger_many([{**e, "held_delta": 1, "order_ref": "shop:1"} for e in entries])
+        for entry in entries:
+            tx.append_ledger(entry["kind"], "B", entry["at"], held_delta=1, order_ref="shop:1")
+    with store.reading() as tx:
+        many, single = tx.ledger_for("A"), tx.ledger_for("B")
+        # As the database holds them (text on SQLite, which orders and compares them so).
+        held = tx.conn.execute(text("SELECT sku, at FROM ledger ORDER BY id")).all()
+    assert [at for sku, at in held if sku == "A"] == [at for sku, at in held if sku == "B"]
+    assert [entry.at for entry in many] == [T0 + timedelta(minutes=i) for i in range(3)]
+    assert [entry.at.tzinfo for entry in many] == [UTC] * 3
+    assert [replace(entry, id=0, sku="") for entry in many] == [
+        replace(entry, id=0, sku="") for entry in single
+    ]
+
+
+def test_many_rows_with_a_naive_time_are_refused_and_nothing_is_stored(store):
+    naive = T0.replace(tzinfo=None)
+    with pytest.raises(Exception, match="naive datetime"), store.transaction() as tx:
+        tx.append_ledger_many([{"kind": "count", "sku": "A", "at": t} for t in (T0, naive)])
+    with store.reading() as tx:
+        assert tx.ledger_for("A") == []
+
+
+def test_pending_many_times_over_counts_every_change(store):
+    # The pending upsert adds a constant of its own statement to the version.
+    with store.transaction() as tx:
+        tx.set_push_plan("shop", "f" * 64, T0, complete=True)
+        tx.mark_pending(["A", "B"])
+        first = tx.pending("shop")
+        tx.mark_pending(["A", "B"])
+        assert tx.pending("shop") == {sku: version + 1 for sku, version in first.items()}
 
 
 def test_lookups_by_sku_find_every_sku_as_written(store):

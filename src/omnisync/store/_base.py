@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Collection, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -38,6 +39,11 @@ _VERSION_START = 2**30
 
 _BUILT: dict[tuple[str, Hashable], Any] = {}
 """Statements made once per backend and kept (see `TransactionBase._built`)."""
+_DRIVER_FORMS: dict[tuple[str, Any, tuple[str, ...]], _DriverForm | None] = {}
+"""Statements as SQLite's driver runs them, per set of parameter names (see
+`TransactionBase._run`); ``None`` where SQLAlchemy must fill in defaults. Keyed by the
+statement object itself (statements compare and hash by identity), which the key keeps
+alive."""
 _ADVISORY_LOCK = select(
     func.pg_advisory_xact_lock(func.hashtextextended(bindparam("name", type_=String), 0))
 )
@@ -134,6 +140,62 @@ def _ids_above(table: Table) -> Any:
     return select(table.c.id).where(table.c.id > bindparam("before")).order_by(table.c.id)
 
 
+@dataclass(frozen=True)
+class _DriverForm:
+    """A statement compiled for the driver: its text, and how a row of parameters becomes
+    the driver's: each value's name in order, with the type's conversion, if any."""
+
+    sql: str
+    names: tuple[str, ...]
+    converters: tuple[Callable[[Any], Any] | None, ...]
+    constants: dict[str, Any]
+
+    @classmethod
+    def of(cls, stmt: Any, names: tuple[str, ...], dialect: Dialect) -> _DriverForm | None:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(names))
+        if compiled.insert_prefetch or compiled.update_prefetch or not compiled.positional:
+            return None  # Python-side defaults, or a named paramstyle: SQLAlchemy's own path
+        order = tuple(compiled.positiontup)
+        constants = {name: compiled.binds[name].value for name in order if name not in names}
+        if any(compiled.binds[name].required for name in constants):
+            return None
+        converters = tuple(
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in order
+        )
+        return cls(compiled.string, order, converters, constants)
+
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        """``rows`` as the driver's parameters, in order."""
+        names, converters = self.names, self.converters
+        if self.constants:
+            rows = [{**self.constants, **row} for row in rows]
+        if not any(converters):
+            return [tuple([row[name] for name in names]) for row in rows]
+        # Each distinct value converted once: a page's rows share their times (when it was
+        # imported), and converting a time is the dearest part of a row here.
+        done: list[dict[Any, Any]] = [{} for _ in names]
+        pairs = tuple(zip(names, converters, done, strict=True))
+        return [
+            tuple(
+                [
+                    row[name]
+                    if convert is None
+                    else (
+                        seen[value] if (value := row[name]) in seen else _kept(seen, value, convert)
+                    )
+                    for name, convert, seen in pairs
+                ]
+            )
+            for row in rows
+        ]
+
+
+def _kept(seen: dict[Any, Any], value: Any, convert: Callable[[Any], Any]) -> Any:
+    seen[value] = converted = convert(value)
+    return converted
+
+
 class TransactionBase:
     """Holds the connection of one open transaction. Every operation runs inside it."""
 
@@ -185,7 +247,29 @@ class TransactionBase:
                 index_elements=list(keys), set_={name: stmt.excluded[name] for name in update}
             )
 
-        self.conn.execute(self._built(("upsert", table, *keys, "set", *update), build), rows)
+        self._run(self._built(("upsert", table, *keys, "set", *update), build), rows)
+
+    def _run(self, stmt: Any, rows: dict[str, Any] | Sequence[dict[str, Any]]) -> None:
+        """Run ``stmt`` with one row of parameters, or once for each of ``rows``, all with
+        the same names. ``stmt`` must be one the store keeps (`_built`, or a module's
+        constant): its driver form is kept with it."""
+        if isinstance(rows, dict) or len(rows) < 2 or not self.serialised:
+            self.conn.execute(stmt, rows)
+            return
+        names = tuple(rows[0])
+        key = (self.dialect, stmt, names)
+        try:
+            form = _DRIVER_FORMS[key]
+        except KeyError:
+            form = _DRIVER_FORMS[key] = _DriverForm.of(stmt, names, self.conn.dialect)
+        if form is None:
+            self.conn.execute(stmt, rows)
+            return
+        # SQLAlchemy's executemany builds and checks each row's parameters in several steps,
+        # and for a page's orders, reservations and ledger entries that took longer than
+        # SQLite's inserting them: the driver gets each row as a tuple in the statement's
+        # order instead, each value converted by its column's type as SQLAlchemy would.
+        self.conn.exec_driver_sql(form.sql, form.parameters(rows))
 
     def _insert(self, table: Table) -> Any:
         """``table``'s INSERT, the columns given by the parameters (made once: see `_built`)."""
@@ -227,7 +311,7 @@ class TransactionBase:
             # largest id before, in id order.
             largest = self._built(("largest id", table), lambda _: _largest_id(table))
             before = self.conn.execute(largest).scalar() or 0
-            self.conn.execute(self._insert(table), rows)
+            self._run(self._insert(table), rows)
             new = self._built(("ids above", table), lambda _: _ids_above(table))
             ids = [int(row_id) for row_id in self.conn.execute(new, {"before": before}).scalars()]
             assert len(ids) == len(rows), "rows inserted by another writer meanwhile"
@@ -278,4 +362,4 @@ class TransactionBase:
                 index_elements=["channel", "sku"], set_={"version": pending.c.version + 1}
             ),
         )
-        self.conn.execute(stmt, rows)
+        self._run(stmt, rows)

@@ -361,7 +361,7 @@ class OrdersMixin(TransactionBase):
             ],
         )
         if changed:
-            self.conn.execute(
+            self._run(
                 _UPDATE_RESERVATION,
                 [{"row_id": row_id, **_amounts(row)} for row_id, row in changed.items()],
             )
@@ -385,7 +385,7 @@ class OrdersMixin(TransactionBase):
         ]
         if not rows:
             return
-        self.conn.execute(self._built("held", _adding_held), rows)
+        self._run(self._built("held", _adding_held), rows)
 
     def shipped_rows(
         self, sku: str | None, locations: Collection[str], before: datetime

@@ -177,7 +177,7 @@ class QueuesMixin(TransactionBase):
         """Queue several events, each as its JSON (see `event_json`), in one statement."""
         if events:
             rows = [{"payload": event, "created_at": now} for event in events]
-            self.conn.execute(self._insert(t.events), rows)
+            self._run(self._insert(t.events), rows)
 
     def claim_events(self, limit: int = 500) -> list[tuple[int, OrderEvent]]:
         """Events not yet delivered, oldest first, locked until the transaction ends

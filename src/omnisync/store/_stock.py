@@ -215,7 +215,7 @@ class StockMixin(TransactionBase):
                 "order_ref": None,
                 "note": None,
             }
-            self.conn.execute(self._insert(t.ledger), [{**defaults, **entry} for entry in entries])
+            self._run(self._insert(t.ledger), [{**defaults, **entry} for entry in entries])
 
     def ledger_for(self, sku: str, limit: int | None = 50) -> list[LedgerEntry]:
         """The latest ``limit`` ledger entries for ``sku`` (all when ``None``), oldest first."""
