@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import stat
 import sys
 from pathlib import Path
@@ -11,12 +10,12 @@ from pathlib import Path
 import pytest
 from bench._harness import served
 from bench.ingest import _bare_client
-from bench.instructions import InstructionsError, counted, first_orders, imported
+from bench.instructions import WORKS, InstructionsError, counted, first_orders, run
 
 COUNTS = """
 import subprocess, sys
 command = [argument for argument in sys.argv[1:] if not argument.startswith("--") or
-           argument == "--import"]
+           argument == "--run"]
 done = subprocess.run(command, capture_output=True, text=True)
 imported = int(done.stdout.split()[-1]) if done.returncode == 0 else 0
 print(f"==1== I   refs:      {1_000_000 + imported:,}", file=sys.stderr)
@@ -55,15 +54,16 @@ def test_the_first_orders_of_an_export_keep_their_items(export: Path) -> None:
     assert lines[-1] == export.read_bytes().splitlines()[len(lines) - 1]
 
 
-def test_the_counted_import_imports_the_first_orders_of_the_export(
-    export: Path, tmp_path: Path
-) -> None:
-    assert asyncio.run(imported(export.read_bytes(), 12, tmp_path)) == 12
+@pytest.mark.parametrize("work", WORKS)
+def test_each_counted_work_takes_the_first_orders_of_the_export(export: Path, work: str) -> None:
+    assert run(work, export, 12) == 12
 
 
 def test_the_count_is_read_from_valgrind_and_a_failure_says_why(
     export: Path, tmp_path: Path
 ) -> None:
-    assert counted(_program(tmp_path, COUNTS), export, 7) == 1_000_007
-    with pytest.raises(InstructionsError, match="failed to start tool"):
+    assert counted(_program(tmp_path, COUNTS), export, 7, "mapped") == 1_000_007
+    with pytest.raises(
+        InstructionsError, match=r"(?s)did not count omnisync.*failed to start tool"
+    ):
         counted(_program(tmp_path, FAILS), export, 7)
