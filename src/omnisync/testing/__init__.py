@@ -4,6 +4,14 @@ See `AdapterContract`. The kit's pytest plugin is registered under the ``pytest1
 point, so installing omnisync is enough for pytest to use it.
 """
 
+try:
+    import pytest  # noqa: F401 (the kit's checks are pytest tests)
+except ModuleNotFoundError as missing:
+    raise ModuleNotFoundError(
+        "omnisync.testing is a pytest kit and needs pytest: pip install 'omnisync[test]'",
+        name="pytest",
+    ) from missing
+
 from omnisync.testing._contract import AdapterContract, applies, requires
 from omnisync.testing._proxy import FaultProxy
 from omnisync.testing._servers import REQUIRE_REAL_SERVERS, server_unavailable
