@@ -153,12 +153,21 @@ class _DriverForm:
     @classmethod
     def of(cls, stmt: Any, names: tuple[str, ...], dialect: Dialect) -> _DriverForm | None:
         compiled = stmt.compile(dialect=dialect, column_keys=list(names))
-        if compiled.insert_prefetch or compiled.update_prefetch or not compiled.positional:
-            return None  # Python-side defaults, or a named paramstyle: SQLAlchemy's own path
+        if (
+            compiled.insert_prefetch
+            or compiled.update_prefetch
+            or compiled.post_compile_params
+            or not compiled.positional
+        ):
+            # Python-side defaults, values rendered at each run, or a named paramstyle:
+            # SQLAlchemy's own path.
+            return None
         order = tuple(compiled.positiontup)
         constants = {name: compiled.binds[name].value for name in order if name not in names}
-        if any(compiled.binds[name].required for name in constants):
-            return None
+        if any(
+            compiled.binds[name].required or compiled.binds[name].callable for name in constants
+        ):
+            return None  # a value to be given, or one worked out at each run
         converters = tuple(
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in order
@@ -166,7 +175,7 @@ class _DriverForm:
         return cls(compiled.string, order, converters, constants)
 
     def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-        """``rows`` as the driver's parameters, in order."""
+        """``rows`` as the driver's parameters: a tuple each, in the statement's order."""
         names, converters = self.names, self.converters
         if self.constants:
             rows = [{**self.constants, **row} for row in rows]
