@@ -40,12 +40,12 @@ from omnisync._heap import freeze_started
 from omnisync._time import utcnow
 from omnisync.engine._pull import apply_orders
 from omnisync.engine._report import ChannelReport
+from omnisync_shopify._adapter import BULK_PAGE
 from omnisync_shopify._bulkfile import BulkFile
 from omnisync_shopify._mapping import map_graphql_order
 
 _BASE = 200
 _SKUS = 500
-_PAGE = 250  # as the Shopify adapter reads an export
 _COUNTED = re.compile(r"I\s+refs:\s+([\d,]+)")
 
 
@@ -116,7 +116,7 @@ async def imported(export: bytes, folder: Path) -> int:
         report = ChannelReport("shopify", "shopify")
         with BulkFile() as bulk:
             bulk.file.write(export)
-            for payloads, _ in bulk.orders(_PAGE):
+            for payloads, _ in bulk.orders(BULK_PAGE):
                 page = [map_graphql_order(payload, "shopify") for payload in payloads]
                 with om.store.transaction() as tx:
                     apply_orders(tx, ctx, shopify, page, utcnow(), report, [])
@@ -128,7 +128,7 @@ def mapped(export: bytes) -> int:
     count = 0
     with BulkFile() as bulk:
         bulk.file.write(export)
-        for payloads, _ in bulk.orders(_PAGE):
+        for payloads, _ in bulk.orders(BULK_PAGE):
             count += len([map_graphql_order(payload, "shopify") for payload in payloads])
     return count
 

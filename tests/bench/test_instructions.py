@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import gc
 import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,16 @@ def _program(folder: Path, body: str) -> str:
     program.write_text(f"#!{sys.executable}\n{body}")
     program.chmod(program.stat().st_mode | stat.S_IXUSR)
     return str(program)
+
+
+@pytest.fixture(autouse=True)
+def _collector_as_it_was() -> Iterator[None]:
+    """The counted works freeze the heap and move the collector's threshold, as a sync's
+    process does; the test process gets both back."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
 
 
 @pytest.fixture(scope="module")

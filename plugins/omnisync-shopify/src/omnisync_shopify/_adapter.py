@@ -128,6 +128,8 @@ def _order_key(payload: JsonValue) -> str:
 _PLACES_TAKEN = ("LIMIT_REACHED", "OPERATION_IN_PROGRESS")
 # How long a stopped pull spends cancelling the exports it will not read.
 _CANCEL_SECONDS = 10.0
+# Orders of a bulk export put together, mapped and imported at a time: a page's worth.
+BULK_PAGE = 250
 
 
 class _Refused(Exception):
@@ -362,7 +364,7 @@ class ShopifyAdapter(HTTPAdapter):
             while (export := await files.get()) is not None:
                 if isinstance(export, Exception):
                     raise export
-                with export, closing(export.orders(250)) as pages:
+                with export, closing(export.orders(BULK_PAGE)) as pages:
                     # In a thread: indexing an export of years of orders takes seconds, and
                     # the app's event loop (its webhooks, its other channels) goes on meanwhile.
                     while (page := await in_thread(partial(self._bulk_page, pages))) is not None:
