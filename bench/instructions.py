@@ -29,6 +29,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from omnisync._heap import freeze_started
 from omnisync._time import utcnow
 from omnisync.engine._pull import apply_orders
 from omnisync.engine._report import ChannelReport
+from omnisync.models import Order
 from omnisync_shopify._adapter import BULK_PAGE
 from omnisync_shopify._bulkfile import BulkFile
 from omnisync_shopify._mapping import map_graphql_order
@@ -114,23 +116,19 @@ async def imported(export: bytes, folder: Path) -> int:
         ctx = om.engine.ctx
         shopify = ctx.channels["shopify"]
         report = ChannelReport("shopify", "shopify")
-        with BulkFile() as bulk:
-            bulk.file.write(export)
-            for payloads, _ in bulk.orders(BULK_PAGE):
-                page = [map_graphql_order(payload, "shopify") for payload in payloads]
-                with om.store.transaction() as tx:
-                    apply_orders(tx, ctx, shopify, page, utcnow(), report, [])
+        for page in mapped_pages(export):
+            with om.store.transaction() as tx:
+                apply_orders(tx, ctx, shopify, page, utcnow(), report, [])
     return report.counts["orders_imported"]
 
 
-def mapped(export: bytes) -> int:
-    """Read the bulk export ``export`` and map each of its orders; how many were mapped."""
-    count = 0
+def mapped_pages(export: bytes) -> Iterator[list[Order]]:
+    """The orders of the bulk export ``export``, read and mapped a page at a time as the
+    Shopify adapter reads them."""
     with BulkFile() as bulk:
         bulk.file.write(export)
         for payloads, _ in bulk.orders(BULK_PAGE):
-            count += len([map_graphql_order(payload, "shopify") for payload in payloads])
-    return count
+            yield [map_graphql_order(payload, "shopify") for payload in payloads]
 
 
 def run(work: str, export: Path, orders: int) -> int:
@@ -141,7 +139,7 @@ def run(work: str, export: Path, orders: int) -> int:
             return asyncio.run(imported(content, Path(folder)))
         if work == "mapped":
             freeze_started()  # as the import is
-            return mapped(content)
+            return sum(len(page) for page in mapped_pages(content))
         if work == "minimal":
             database = Path(folder) / "minimal.db"
             _parse_and_insert(content.decode(), database)
