@@ -1,8 +1,11 @@
+import json
 from decimal import Decimal
 
 import httpx
 import pytest
 import respx
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from omnisync.errors import (
     AuthError,
@@ -219,3 +222,50 @@ def test_json_keeps_money_exact_from_bytes_in_any_json_encoding_and_from_text(en
     assert json_loads(text) == expected
     with pytest.raises(ValueError, match="Expecting value"):
         json_loads(b'{"amount": ')
+
+
+_AS_THE_STANDARD_LIBRARY = json.JSONDecoder(parse_float=Decimal)
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats()  # NaN and the infinities among them
+    | st.decimals(allow_nan=False, allow_infinity=False).map(float)
+    | st.text()  # lone surrogates among them
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_VALUES, st.booleans())
+@example([float("nan"), float("inf")], True)
+@example({"name": "\ud800"}, False)
+def test_json_parses_any_text_as_the_standard_library_does(value, ascii_only):
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    expected = _AS_THE_STANDARD_LIBRARY.decode(text)
+    # NaN is not equal to itself: compare what each prints.
+    assert repr(json_loads(text)) == repr(expected)
+    if not any(0xD800 <= ord(c) <= 0xDFFF for c in text):  # encodable as UTF-8
+        assert repr(json_loads(text.encode())) == repr(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'\xef\xbb\xbf{"a": 1.5}',  # a UTF-8 byte-order mark
+        b'{"a": 1, "a": 2.50}',  # a key twice: the last one counts
+        b"[" * 500 + b"]" * 500,  # deeper than jiter goes
+        b'{"total": 12345678901234567890123456789.01}',
+    ],
+)
+def test_json_parses_what_jiter_refuses_or_might_read_otherwise(text):
+    assert repr(json_loads(text)) == repr(json.loads(text, parse_float=Decimal))
+
+
+@pytest.mark.parametrize("text", [b'{"a": 1} trailing', b"[1,]", b'"\x01"', b""])
+def test_json_that_is_malformed_fails_with_the_standard_librarys_error(text):
+    with pytest.raises(json.JSONDecodeError):
+        json_loads(text)

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any, BinaryIO
 
 import httpx
+import jiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from omnisync._redact import redact_url
@@ -34,6 +35,18 @@ _DECODER = json.JSONDecoder(parse_float=Decimal)
 
 def json_loads(content: bytes | str) -> Any:
     """Parse JSON with every non-integer number as ``Decimal``, so money stays exact."""
+    try:
+        # jiter parses UTF-8 JSON in about half the time of the standard library's decoder.
+        # What it refuses goes to that decoder, so every text parses as `json.loads` parses
+        # it and fails with its error: one in another encoding or with a byte-order mark,
+        # a lone surrogate, NaN (a float there, where jiter's would be a Decimal).
+        return jiter.from_json(
+            content.encode() if isinstance(content, str) else bytes(content),
+            float_mode="decimal",
+            allow_inf_nan=False,
+        )
+    except ValueError:
+        pass
     if isinstance(content, bytes | bytearray):  # as `json.loads` decodes it
         content = content.decode(json.detect_encoding(content), "surrogatepass")
     return _DECODER.decode(content)
