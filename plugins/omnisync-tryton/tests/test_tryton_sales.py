@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from omnisync.adapters import ChannelContext
+from omnisync.errors import PermanentError
 from omnisync.models import (
     Customer,
     DocumentKind,
@@ -232,3 +233,85 @@ async def test_a_line_without_a_sku_is_booked_without_a_product_and_the_totals_a
     assert not _warnings(caplog)
     tryton.process_sale(reference)  # invoiced: the tip's revenue account is the default one
     assert tryton.sale(reference)["state"] == "processing"
+
+
+def _edited(order: Order, *lines: OrderLine) -> Order:
+    """``order`` as its channel shows it after an edit: ``lines`` instead of its own."""
+    later = order.updated_at.replace(hour=order.updated_at.hour + 1)
+    derived = {"subtotal", "discount_total", "shipping_total", "tax_total", "total"}
+    values = order.model_dump(exclude=derived | {"fulfilment_status"})
+    return Order.model_validate({**values, "lines": lines, "updated_at": later})
+
+
+def _booked(sale: dict[str, Any]) -> list[tuple[str, float, Decimal]]:
+    return [
+        (line["product."]["code"], line["quantity"], line["unit_price"])
+        for line in sale["line_values"]
+    ]
+
+
+async def test_an_order_edited_after_booking_is_booked_again_on_its_sale(
+    adapter: TrytonAdapter, tryton: TrytonServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    tryton.add_product("LAMP", 10)
+    tryton.add_product("BULB", 10)
+    order = _order("1009", taxes_included=False, tax="9.60")
+    reference = await _book(adapter, order)
+    first = tryton.sale(reference)
+    assert first["state"] == "confirmed"
+    # The shop's customer service takes a lamp off and adds three bulbs at 2.50.
+    lamp = order.lines[0].model_copy(update={"quantity": 1})
+    bulbs = OrderLine(line_id="2", sku="BULB", quantity=3, unit_price=_eur("2.50"))
+    tax = TaxLine(title="VAT", amount=_eur("1.50"), rate=0.2)
+    edited = _edited(
+        order,
+        lamp.model_copy(update={"taxes": (TaxLine(title="VAT", amount=_eur("4.80"), rate=0.2),)}),
+        bulbs.model_copy(update={"taxes": (tax,)}),
+    )
+    document = SalesDocument(kind=DocumentKind.SALES_ORDER, reference=reference, order=edited)
+    with caplog.at_level(logging.INFO, logger="omnisync"):
+        receipt = await adapter.push_document(document)
+    sale = tryton.sale(reference)
+    assert (receipt.created, receipt.external_id) == (False, str(first["id"]))
+    assert sale["state"] == "confirmed" and sale["number"] == first["number"]
+    assert _booked(sale) == [
+        ("LAMP", 1.0, Decimal("24.00")),
+        ("BULB", 3.0, Decimal("2.50")),
+        ("SHIPPING", 1.0, Decimal("6.00")),
+    ]
+    # 31.50 of goods and shipping, 20 % on the goods: what the edited order charges.
+    assert _amounts(sale) == ("37.50", "6.30", "43.80")
+    assert sale["total_amount"] == edited.total.amount
+    assert [s["reference"] for s in tryton.sales()] == [reference]
+    assert f"Tryton sale {sale['number']} of {reference} booked again" in caplog.text
+    assert not _warnings(caplog)[1:]  # the one message is the line above, not a tax warning
+
+
+async def test_a_change_that_leaves_the_lines_alone_leaves_the_sale_alone(
+    adapter: TrytonAdapter, tryton: TrytonServer
+) -> None:
+    tryton.add_product("LAMP", 10)
+    order = _order("1010", taxes_included=False, tax="9.60")
+    reference = await _book(adapter, order)
+    before = tryton.sale(reference)
+    paid = order.model_copy(update={"updated_at": order.updated_at.replace(hour=11)})
+    await _book(adapter, paid)
+    after = tryton.sale(reference)
+    assert after["lines"] == before["lines"]  # the same line records: none replaced
+    assert after["state"] == "confirmed"
+
+
+async def test_an_edit_after_tryton_processed_the_sale_is_reported_and_the_sale_kept(
+    adapter: TrytonAdapter, tryton: TrytonServer
+) -> None:
+    tryton.add_product("LAMP", 10)
+    order = _order("1011", taxes_included=False, tax="9.60")
+    reference = await _book(adapter, order)
+    tryton.process_sale(reference)  # shipments and invoice exist
+    before = tryton.sale(reference)
+    edited = _edited(order, order.lines[0].model_copy(update={"quantity": 1, "taxes": ()}))
+    with pytest.raises(PermanentError, match="the sale is processing") as raised:
+        await _book(adapter, edited)
+    assert "book the change in Tryton by hand" in str(raised.value)
+    after = tryton.sale(reference)
+    assert (after["lines"], after["state"]) == (before["lines"], "processing")

@@ -15,12 +15,20 @@ follow the taxes set up in Tryton. An order whose prices include tax is booked a
 less the taxes the channel charged on them. Where Tryton's taxes come out other than the
 channel's (a product without the tax in Tryton, a rate set differently), the sale is still
 recorded and a warning says by how much.
+
+An order edited on its channel after it was booked (a line added or removed, a quantity or a
+price changed) is booked again on the same sale while Tryton allows it: the sale goes back to
+draft (from quotation or confirmed), its lines are replaced by the order's, and it is quoted
+and confirmed again. Its lines are compared first, so an order whose change does not touch
+them (paid, shipped) leaves the sale alone. Once Tryton has processed the sale, it is not
+edited: the edit is reported, to be booked in Tryton by hand.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +40,18 @@ __all__ = ["SaleBook"]
 
 log = logging.getLogger("omnisync.tryton")
 
-_CANCELLABLE = ("draft", "quotation", "confirmed")
+# The states a sale can go back to draft from, or is in: cancelled or edited there.
+_UNPROCESSED = ("draft", "quotation", "confirmed")
+# What a new sale line's taxes depend on, read back from a sale to book its lines again.
+_TAX_CONTEXT = (
+    "party",
+    "company",
+    "currency",
+    "sale_date",
+    "invoice_address",
+    "shipment_address",
+    "warehouse",
+)
 
 
 class SaleBook:
@@ -47,8 +66,9 @@ class SaleBook:
 
     async def record(self, document: SalesDocument) -> DocumentReceipt:
         """Create, quote and confirm the sale for ``document`` unless its reference is
-        there already; finish an earlier attempt's quote and confirm; cancel it when the
-        order is cancelled and Tryton still allows it, else say why not."""
+        there already; finish an earlier attempt's quote and confirm; book an edited order's
+        lines again, or cancel the sale when the order is cancelled, while Tryton still
+        allows it, else say why not."""
         order = document.order
         existing = await self._find(document.reference)
         if existing is None:
@@ -65,6 +85,8 @@ class SaleBook:
         if order.is_cancelled:
             await self._cancel(existing)
         else:
+            if await self._rebook(existing, document):
+                state = "draft"
             await self._advance(sale_id, state)
             if state in ("draft", "quotation"):  # an earlier attempt stopped before its check
                 await self._check_taxes(sale_id, document)
@@ -95,7 +117,7 @@ class SaleBook:
         state = sale["state"]
         if state == "cancelled":
             return
-        if state not in _CANCELLABLE:
+        if state not in _UNPROCESSED:
             raise PermanentError(
                 f"the order is cancelled but Tryton sale {sale['number']} is already {state}: "
                 "Tryton cancels only sales not yet processed",
@@ -107,6 +129,53 @@ class SaleBook:
         if state == "confirmed":
             await self.rpc.call("model.sale.sale.draft", [sale["id"]])
         await self.rpc.call("model.sale.sale.cancel", [sale["id"]])
+
+    async def _rebook(self, sale: dict[str, Any], document: SalesDocument) -> bool:
+        """Replace the sale's lines by the order's when they differ (the order was edited
+        on its channel), back in draft; False when they agree. One Tryton has processed is
+        reported instead."""
+        order = document.order
+        booked = await self.rpc.call(
+            "model.sale.line.search_read",
+            [("sale", "=", sale["id"]), ("type", "=", "line")],
+            0,
+            None,
+            None,
+            ["product.code", "quantity", "unit_price"],
+        )
+        # By product code: a product Tryton has retired since is still the same line.
+        as_booked = Counter(
+            ((row["product."] or {}).get("code"), row["quantity"], row["unit_price"])
+            for row in booked
+        )
+        as_ordered = Counter(
+            (code, float(units), price) for code, units, price, _ in self._priced(order)
+        )
+        if as_booked == as_ordered:
+            return False
+        state = sale["state"]
+        if state not in _UNPROCESSED:
+            raise PermanentError(
+                f"the order changed on its channel after Tryton sale {sale['number']} was "
+                f"booked, and the sale is {state}: Tryton edits only sales not yet processed",
+                channel=self.channel,
+                hint="book the change in Tryton by hand (a return for what was taken off, a "
+                "sale for what was added); set sale_process_after in Tryton's sale "
+                "configuration to leave time for edits",
+            )
+        if state != "draft":
+            await self.rpc.call("model.sale.sale.draft", [sale["id"]])
+        [values] = await self.rpc.call("model.sale.sale.read", [sale["id"]], list(_TAX_CONTEXT))
+        values.pop("id", None)
+        lines = await self._lines(order, values)
+        replaced = [["delete", [row["id"] for row in booked]], ["create", lines]]
+        await self.rpc.call("model.sale.sale.write", [sale["id"]], {"lines": replaced})
+        log.info(
+            "Tryton sale %s of %s booked again: the order changed on its channel",
+            sale["number"],
+            document.reference,
+        )
+        return True
 
     # Creating ---------------------------------------------------------------------------
 
@@ -171,8 +240,9 @@ class SaleBook:
             return self.shipping_product
         return None
 
-    async def _lines(self, order: Order, sale: dict[str, Any]) -> list[dict[str, Any]]:
-        """The sale lines of ``order``, to be created on a sale of the values ``sale``."""
+    async def _products(self, order: Order) -> dict[str | None, dict[str, Any]]:
+        """The Tryton products ``order``'s sale lines book, by code (its SKUs, and the
+        shipping product when shipping is booked); ``None`` for lines without a SKU."""
         skus = sorted({line.sku for line in order.lines if line.sku})
         shipping_code = self._shipping_code(order)
         if shipping_code is not None:
@@ -193,30 +263,40 @@ class SaleBook:
                 sku=missing[0],
                 hint="create the product in Tryton (its code is the SKU), then retry",
             )
-        wanted: list[str | None] = list(skus)
         if any(line.sku is None for line in order.lines):
             # A line that is not stock (a tip, a custom item, a fee) is booked without a
             # product, as Tryton's client allows: its revenue account and taxes are the
             # account configuration's defaults (trytond_sale SaleLine.get_invoice_line).
             by_code[None] = {"id": None, "sale_uom": None}
-            wanted.append(None)
-        taxes = await asyncio.gather(*(self._taxes(by_code[code], sale) for code in wanted))
-        for code, product_taxes in zip(wanted, taxes, strict=True):
-            by_code[code]["taxes"] = product_taxes
-        lines: list[dict[str, Any]] = []
+        return by_code
+
+    def _priced(self, order: Order) -> list[tuple[str | None, int, Decimal, str | None]]:
+        """The sale lines of ``order`` as (product code, quantity, unit price, title)."""
+        priced: list[tuple[str | None, int, Decimal, str | None]] = []
         for line in order.lines:
             net = line.subtotal - line.discount_total
             if order.taxes_included:
                 net -= line.tax_total
             for quantity, price in _exact_prices(net, line.quantity):
-                lines.append(_line(by_code[line.sku], quantity, price, line.title))
+                priced.append((line.sku, quantity, price, line.title))
+        shipping_code = self._shipping_code(order)
         if shipping_code is not None:
-            shipping = by_code[shipping_code]
             net = order.shipping_total
             if order.taxes_included:
                 net -= _shipping_taxes(order)
-            lines.append(_line(shipping, 1, net.amount, "Shipping"))
-        return lines
+            priced.append((shipping_code, 1, net.amount, "Shipping"))
+        return priced
+
+    async def _lines(self, order: Order, sale: dict[str, Any]) -> list[dict[str, Any]]:
+        """The sale lines of ``order``, to be created on a sale of the values ``sale``."""
+        products = await self._products(order)
+        codes = list(products)
+        taxes = await asyncio.gather(*(self._taxes(products[code], sale) for code in codes))
+        taxed = dict(zip(codes, taxes, strict=True))
+        return [
+            _line(products[code], taxed[code], quantity, price, title)
+            for code, quantity, price, title in self._priced(order)
+        ]
 
     async def _taxes(self, product: dict[str, Any], sale: dict[str, Any]) -> list[int]:
         """The taxes Tryton's client would give a line of ``product`` (or of no product) on
@@ -305,7 +385,7 @@ def _address_values(address: Address) -> dict[str, Any]:
 
 
 def _line(
-    product: dict[str, Any], quantity: int, price: Decimal, title: str | None
+    product: dict[str, Any], taxes: list[int], quantity: int, price: Decimal, title: str | None
 ) -> dict[str, Any]:
     values: dict[str, Any] = {
         "type": "line",
@@ -314,8 +394,8 @@ def _line(
         "unit": product["sale_uom"],
         "unit_price": price,
     }
-    if product["taxes"]:
-        values["taxes"] = [["add", product["taxes"]]]
+    if taxes:
+        values["taxes"] = [["add", taxes]]
     if title or product["id"] is None:  # a line of no product says what it was
         values["description"] = title or "item without a SKU"
     return values
