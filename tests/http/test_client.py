@@ -269,3 +269,12 @@ def test_json_parses_what_jiter_refuses_or_might_read_otherwise(text):
 def test_json_that_is_malformed_fails_with_the_standard_librarys_error(text):
     with pytest.raises(json.JSONDecodeError):
         json_loads(text)
+
+
+def test_json_takes_a_bytearray_and_refuses_what_is_not_text_as_the_standard_library_does():
+    assert json_loads(bytearray(b'{"amount": 0.10}')) == {"amount": Decimal("0.10")}
+    for content in (memoryview(b"[1]"), [49], 5):
+        with pytest.raises(TypeError):
+            json.loads(content)
+        with pytest.raises(TypeError):
+            json_loads(content)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from omnisync.adapters import ChannelContext
-from omnisync.errors import PermanentError
+from omnisync.errors import PermanentError, UnknownSKUError
 from omnisync.models import (
     Customer,
     DocumentKind,
@@ -259,7 +259,8 @@ async def test_an_order_edited_after_booking_is_booked_again_on_its_sale(
     reference = await _book(adapter, order)
     first = tryton.sale(reference)
     assert first["state"] == "confirmed"
-    # The shop's customer service takes a lamp off and adds three bulbs at 2.50.
+    # The shop's customer service takes a lamp off (the line's quantity lowered, as
+    # WooCommerce shows an edited line) and adds three bulbs at 2.50.
     lamp = order.lines[0].model_copy(update={"quantity": 1})
     bulbs = OrderLine(line_id="2", sku="BULB", quantity=3, unit_price=_eur("2.50"))
     tax = TaxLine(title="VAT", amount=_eur("1.50"), rate=0.2)
@@ -315,3 +316,17 @@ async def test_an_edit_after_tryton_processed_the_sale_is_reported_and_the_sale_
     assert "book the change in Tryton by hand" in str(raised.value)
     after = tryton.sale(reference)
     assert (after["lines"], after["state"]) == (before["lines"], "processing")
+
+
+async def test_an_edit_tryton_cannot_book_leaves_the_sale_as_it_was(
+    adapter: TrytonAdapter, tryton: TrytonServer
+) -> None:
+    tryton.add_product("LAMP", 10)
+    order = _order("1012", taxes_included=False, tax="9.60")
+    reference = await _book(adapter, order)
+    before = tryton.sale(reference)
+    vase = OrderLine(line_id="2", sku="VASE", quantity=1, unit_price=_eur("30.00"))
+    with pytest.raises(UnknownSKUError, match="VASE"):
+        await _book(adapter, _edited(order, order.lines[0], vase))
+    after = tryton.sale(reference)
+    assert (after["lines"], after["state"]) == (before["lines"], "confirmed")

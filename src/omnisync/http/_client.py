@@ -40,11 +40,11 @@ def json_loads(content: bytes | str) -> Any:
         # What it refuses goes to that decoder, so every text parses as `json.loads` parses
         # it and fails with its error: one in another encoding or with a byte-order mark,
         # a lone surrogate, NaN (a float there, where jiter's would be a Decimal).
-        return jiter.from_json(
-            content.encode() if isinstance(content, str) else bytes(content),
-            float_mode="decimal",
-            allow_inf_nan=False,
-        )
+        if isinstance(content, str):
+            utf8 = content.encode()
+        else:  # other than bytes or a bytearray, a TypeError, as from `json.loads`
+            utf8 = bytes(content) if isinstance(content, bytearray) else content
+        return jiter.from_json(utf8, float_mode="decimal", allow_inf_nan=False)
     except ValueError:
         pass
     if isinstance(content, bytes | bytearray):  # as `json.loads` decodes it

@@ -21,7 +21,8 @@ price changed) is booked again on the same sale while Tryton allows it: the sale
 draft (from quotation or confirmed), its lines are replaced by the order's, and it is quoted
 and confirmed again. Its lines are compared first, so an order whose change does not touch
 them (paid, shipped) leaves the sale alone. Once Tryton has processed the sale, it is not
-edited: the edit is reported, to be booked in Tryton by hand.
+edited: the edit is reported, to be booked in Tryton by hand. Units a channel reports as
+removed while their line stays (``cancelled_quantity``) stay booked, as on a new sale.
 """
 
 from __future__ import annotations
@@ -163,11 +164,13 @@ class SaleBook:
                 "sale for what was added); set sale_process_after in Tryton's sale "
                 "configuration to leave time for edits",
             )
-        if state != "draft":
-            await self.rpc.call("model.sale.sale.draft", [sale["id"]])
+        # The new lines first: one Tryton cannot book (a SKU it has no product for) leaves
+        # the sale as it was, not back in draft.
         [values] = await self.rpc.call("model.sale.sale.read", [sale["id"]], list(_TAX_CONTEXT))
         values.pop("id", None)
         lines = await self._lines(order, values)
+        if state != "draft":
+            await self.rpc.call("model.sale.sale.draft", [sale["id"]])
         replaced = [["delete", [row["id"] for row in booked]], ["create", lines]]
         await self.rpc.call("model.sale.sale.write", [sale["id"]], {"lines": replaced})
         log.info(
