@@ -114,6 +114,34 @@ async def test_a_cancellation_tryton_no_longer_allows_is_reported(tmp_path, tryt
     assert tryton.sale(reference)["state"] == "processing"
 
 
+async def test_an_order_edited_on_the_shop_is_booked_again_and_holds_what_it_now_orders(
+    tmp_path, tryton
+):
+    tryton.add_product("LAMP", 10)
+    tryton.add_product("BULB", 10)
+    shop = shop_with("LAMP", "BULB")
+    async with client(tmp_path, tryton, shop) as om:
+        await om.sync()
+        placed = shop.buy({"LAMP": 3})
+        await om.sync()
+        reference = f"shop:{placed['number']}"
+        booked = tryton.sale(reference)
+        # The merchant takes two lamps off and adds two bulbs before anything ships.
+        edited = shop.edit_order(placed["id"], {"LAMP": 1, "BULB": 2})
+        report = await om.sync()
+        cells = await om.stock_levels(["LAMP", "BULB"])
+        letters = await om.dead_letters()
+    assert report.ok and not letters, (report.to_dict(), letters)
+    sale = tryton.sale(reference)
+    assert (sale["id"], sale["state"]) == (booked["id"], "confirmed")
+    lines = [(line["product."]["code"], line["quantity"]) for line in sale["line_values"]]
+    assert sorted(lines) == [("BULB", 2.0), ("LAMP", 1.0), ("SHIPPING", 1.0)]
+    assert sale["total_amount"] == Decimal(edited["total"])
+    assert [s["reference"] for s in tryton.sales()] == [reference]
+    assert (cells["LAMP"]["warehouse"].held, cells["BULB"]["warehouse"].held) == (1, 2)
+    assert (shop.shown("LAMP"), shop.shown("BULB")) == (9, 8)
+
+
 async def test_tryton_down_fails_its_channel_only_and_the_next_sync_converges(tmp_path, tryton):
     tryton.add_product("LAMP", 10)
     shop = shop_with("LAMP")

@@ -271,6 +271,36 @@ class SimMarket(SimApp):
             self._save(order, "orders/cancelled")
             return copy.deepcopy(order)
 
+    def edit_order(self, order_id: str, items: Mapping[str, int]) -> dict[str, Any]:
+        """The merchant edits an order's lines in the channel's back office, as WooCommerce's
+        order editor does: each SKU of ``items`` gets that quantity on its line (a new line if
+        the order has none, no line at 0); the shelf gives or takes the difference (`SoldOut`
+        if it shows too few)."""
+        with self.lock:
+            order = copy.deepcopy(self.orders[order_id])
+            lines = {line["sku"]: line for line in order["lines"]}
+            for sku, quantity in items.items():
+                more = quantity - (lines[sku]["quantity"] if sku in lines else 0)
+                if more > 0 and (sku not in self.products or self.products[sku].quantity < more):
+                    raise SoldOut(f"{self.name}: {sku} shows too few to add {more}")
+            numbers = [int(line["id"]) for line in order["lines"]]
+            for sku, quantity in items.items():
+                before = lines.pop(sku, None)
+                self.products[sku].quantity -= quantity - (before["quantity"] if before else 0)
+                if not quantity:
+                    continue
+                if before is None:  # a new line, numbered after the order's others
+                    numbers.append(max(numbers, default=0) + 1)
+                    lines[sku] = self._line(str(numbers[-1]), sku, quantity)
+                else:  # the same line, what it shipped or lost kept
+                    kept = {key: before[key] for key in ("id", "fulfilled", "cancelled")}
+                    lines[sku] = self._line(before["id"], sku, quantity) | kept
+            order["lines"] = list(lines.values())
+            order["total"] = self._total(order)
+            order["updated_at"] = self.stamp()
+            self._save(order, "orders/updated")
+            return copy.deepcopy(order)
+
     def ship(self, order_id: str) -> dict[str, Any]:
         """The merchant marks every open unit of an order shipped, on the channel itself."""
         with self.lock:
