@@ -9,11 +9,12 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.schema import CreateTable
 
+from omnisync._hookdata import OrderEvent, OrderEventKind
 from omnisync.errors import ConfigError, SchemaVersionError, StoreError
 from omnisync.models import Fulfilment, FulfilmentLine
 from omnisync.store import SCHEMA_VERSION, Acknowledged, _store, open_store
 from omnisync.store import _schema as t
-from tests.helpers import T0, stores
+from tests.helpers import T0, order, stores
 
 
 @pytest.fixture
@@ -354,7 +355,7 @@ def test_a_store_at_schema_1_is_migrated(store, url, tmp_path):
         tx.conn.execute(text("DROP INDEX ix_reservations_shipped"))
         _stamp(tx, 1)
     migrated = _migrated(store, url, tmp_path)
-    assert SCHEMA_VERSION == 6
+    assert SCHEMA_VERSION == 7
     with migrated.transaction() as tx:
         order = Fulfilment(
             channel="shop",
@@ -418,6 +419,34 @@ def test_a_store_at_schema_5_keeps_what_channels_acknowledged_keyed_by_sku(store
             "web": {"A": Acknowledged(1, moved=True)},
         }
     migrated.close()
+
+
+def test_a_store_at_schema_6_prunes_its_old_events_by_their_index(store, url, tmp_path):
+    with store.transaction() as tx:
+        for age in (10, 8, 1):  # days
+            event = OrderEvent(kind=OrderEventKind.IMPORTED, order=order(str(age)))
+            tx.add_event(event, T0 - timedelta(days=age))
+        tx.conn.execute(text("DROP INDEX ix_events_created"))
+        _stamp(tx, 6)
+    migrated = _migrated(store, url, tmp_path)
+    with migrated.transaction() as tx:
+        tx.prune_events(T0 - timedelta(days=7))
+        left = [event.order.external_id for _, event in tx.claim_events()]
+    assert left == ["1"]
+    migrated.close()
+
+
+def test_pruning_events_reads_only_the_old_ones(tmp_path):
+    """Each event holds an order's JSON: a scan of the outbox would read every order again."""
+    store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
+    with store.transaction() as tx:
+        statement = t.events.delete().where(t.events.c.created_at < T0)
+        compiled = statement.compile(tx.conn)
+        plan = tx.conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {compiled}", tuple(compiled.params.values())
+        ).all()
+    store.close()
+    assert any("USING INDEX ix_events_created" in row[-1] for row in plan), plan
 
 
 def _remade(tx, table, new, old):

@@ -84,6 +84,15 @@ def _acknowledged_by_sku(conn: Connection) -> None:
     )
 
 
+def _events_by_age(conn: Connection) -> None:
+    """7: events are indexed by when they were created, so pruning the old ones reads those
+    alone, not the whole outbox with an order's JSON in every row. An operator may have made
+    it by hand already."""
+    for index in _schema.events.indexes:
+        if index.name == "ix_events_created":
+            index.create(conn, checkfirst=True)
+
+
 def _rebuild(conn: Connection, table: Table) -> None:
     """Rebuild ``table`` (SQLite) as `_schema` defines it, its rows copied in key order."""
     old = f"{table.name}_before"
@@ -103,6 +112,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _held_units,
     _without_rowid,
     _acknowledged_by_sku,
+    _events_by_age,
 ]
 """Migration ``i`` takes a store from schema version ``i + 1`` to ``i + 2``."""
 
