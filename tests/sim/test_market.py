@@ -23,6 +23,8 @@ def test_an_edited_order_keeps_its_lines_ids_adds_new_ones_after_and_moves_the_s
     assert (market.shown("LAMP"), market.shown("BULB")) == (9, 1)
     assert edited["updated_at"] > placed["updated_at"]
     assert edited["total"] == "40.90"  # 1 × 10.00 + 2 × 10.00, 20 % tax, 4.90 shipping
+    again = market.edit_order(placed["id"], {"LAMP": 2})  # a line keeps its place
+    assert [(line["id"], line["quantity"]) for line in again["lines"]] == [("1", 2), ("2", 2)]
     removed = market.edit_order(placed["id"], {"BULB": 0})
     assert [line["sku"] for line in removed["lines"]] == ["LAMP"]
     assert market.shown("BULB") == 3

@@ -288,13 +288,20 @@ async def test_an_order_edited_after_booking_is_booked_again_on_its_sale(
     assert not _warnings(caplog)[1:]  # the one message is the line above, not a tax warning
 
 
+async def _lamps_booked(
+    adapter: TrytonAdapter, tryton: TrytonServer, number: str
+) -> tuple[Order, str, dict[str, Any]]:
+    """An order of two lamps booked: the order, its reference and its sale."""
+    tryton.add_product("LAMP", 10)
+    order = _order(number, taxes_included=False, tax="9.60")
+    reference = await _book(adapter, order)
+    return order, reference, tryton.sale(reference)
+
+
 async def test_a_change_that_leaves_the_lines_alone_leaves_the_sale_alone(
     adapter: TrytonAdapter, tryton: TrytonServer
 ) -> None:
-    tryton.add_product("LAMP", 10)
-    order = _order("1010", taxes_included=False, tax="9.60")
-    reference = await _book(adapter, order)
-    before = tryton.sale(reference)
+    order, reference, before = await _lamps_booked(adapter, tryton, "1010")
     paid = order.model_copy(update={"updated_at": order.updated_at.replace(hour=11)})
     await _book(adapter, paid)
     after = tryton.sale(reference)
@@ -305,9 +312,7 @@ async def test_a_change_that_leaves_the_lines_alone_leaves_the_sale_alone(
 async def test_an_edit_after_tryton_processed_the_sale_is_reported_and_the_sale_kept(
     adapter: TrytonAdapter, tryton: TrytonServer
 ) -> None:
-    tryton.add_product("LAMP", 10)
-    order = _order("1011", taxes_included=False, tax="9.60")
-    reference = await _book(adapter, order)
+    order, reference, _ = await _lamps_booked(adapter, tryton, "1011")
     tryton.process_sale(reference)  # shipments and invoice exist
     before = tryton.sale(reference)
     edited = _edited(order, order.lines[0].model_copy(update={"quantity": 1, "taxes": ()}))
@@ -321,10 +326,7 @@ async def test_an_edit_after_tryton_processed_the_sale_is_reported_and_the_sale_
 async def test_an_edit_tryton_cannot_book_leaves_the_sale_as_it_was(
     adapter: TrytonAdapter, tryton: TrytonServer
 ) -> None:
-    tryton.add_product("LAMP", 10)
-    order = _order("1012", taxes_included=False, tax="9.60")
-    reference = await _book(adapter, order)
-    before = tryton.sale(reference)
+    order, reference, before = await _lamps_booked(adapter, tryton, "1012")
     vase = OrderLine(line_id="2", sku="VASE", quantity=1, unit_price=_eur("30.00"))
     with pytest.raises(UnknownSKUError, match="VASE"):
         await _book(adapter, _edited(order, order.lines[0], vase))

@@ -285,11 +285,12 @@ class SimMarket(SimApp):
                     raise SoldOut(f"{self.name}: {sku} shows too few to add {more}")
             numbers = [int(line["id"]) for line in order["lines"]]
             for sku, quantity in items.items():
-                before = lines.pop(sku, None)
-                self.products[sku].quantity -= quantity - (before["quantity"] if before else 0)
+                before = lines.get(sku)
+                if sku in self.products:  # a product no longer listed has no shelf here
+                    self.products[sku].quantity -= quantity - (before["quantity"] if before else 0)
                 if not quantity:
-                    continue
-                if before is None:  # a new line, numbered after the order's others
+                    lines.pop(sku, None)
+                elif before is None:  # a new line, numbered after the order's others
                     numbers.append(max(numbers, default=0) + 1)
                     lines[sku] = self._line(str(numbers[-1]), sku, quantity)
                 else:  # the same line, what it shipped or lost kept
